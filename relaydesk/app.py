@@ -1,0 +1,100 @@
+"""The application factory. ``create_app()`` reads nothing until it is called."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from relaydesk import __version__, health
+from relaydesk.config import Settings, get_settings
+from relaydesk.kit import errorhandlers
+from relaydesk.kit.db import Database
+from relaydesk.kit.logging import configure_logging
+from relaydesk.kit.middleware import RequestContextMiddleware
+from relaydesk.kit.ratelimit import make_rate_limiter
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    from relaydesk.audit.api import router as audit_router
+    from relaydesk.auth.api import router as auth_router
+    from relaydesk.auth.apikeys_api import router as apikeys_router
+    from relaydesk.auth.users_api import router as users_router
+    from relaydesk.customers.api import router as customers_router
+    from relaydesk.tenancy.api import router as tenancy_router
+
+    router = APIRouter(prefix=API_PREFIX)
+    for sub in (auth_router, tenancy_router, users_router, apikeys_router, audit_router,
+                customers_router):
+        router.include_router(sub)
+    return router
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    rate_limiter = make_rate_limiter(settings.redis.url)
+    owns_db = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = None
+        if settings.redis.url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis.url)
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            if owns_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Relaydesk API",
+        version=__version__,
+        summary="Omnichannel customer service that works with the systems you already run.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.secret = settings.secret_key()
+    app.state.db = db or Database.from_url(
+        settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
+    app.state.rate_limiter = rate_limiter
+    app.state.redis = None
+    errorhandlers.install(app)
+    app.include_router(health.router)
+    app.include_router(api_router())
+    _mount_docs(app)
+    app.add_middleware(RequestContextMiddleware, settings=settings, rate_limiter=rate_limiter)
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Interactive docs served from the package: works on an intranet with no CDN."""
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(f"{API_PREFIX}/docs/static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="Relaydesk API",
+            swagger_js_url=f"{API_PREFIX}/docs/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{API_PREFIX}/docs/static/swagger-ui.css",
+            swagger_favicon_url=f"{API_PREFIX}/docs/static/favicon.png",
+        )

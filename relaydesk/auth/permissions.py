@@ -1,0 +1,86 @@
+"""The permission registry and the built-in roles.
+
+Permissions are dotted names. Domains register theirs at import time with
+:func:`register_permission`; connector actions get ``connector_action:<connector>.<action>``
+names registered by the integration hub. ``*`` (owner only) grants everything.
+"""
+
+from __future__ import annotations
+
+import re
+
+WILDCARD = "*"
+CONNECTOR_ACTION_PREFIX = "connector_action:"
+_ACTION_RE = re.compile(r"^connector_action:[a-z0-9_\-]+\.[a-z0-9_\-]+$")
+
+PERMISSIONS: dict[str, str] = {
+    "tenant.read": "See the organisation's settings",
+    "tenant.manage": "Change the organisation's settings, including the IP allow-list",
+    "users.read": "See users",
+    "users.manage": "Create, change, deactivate and unlock users",
+    "teams.read": "See departments and teams",
+    "teams.manage": "Create and change departments and teams",
+    "roles.read": "See roles and their permissions",
+    "roles.manage": "Create and change roles and assign them",
+    "apikeys.manage": "Create and revoke API keys",
+    "audit.read": "Read and verify the audit log",
+    "customers.read": "See customers (personal data masked)",
+    "customers.write": "Create and change customers",
+    "customers.pii.view": "See customers' personal data unmasked everywhere",
+    "customers.pii.reveal": "Reveal one masked field of a customer, audited",
+    "conversations.read": "See conversations",
+    "conversations.write": "Reply to and change conversations",
+    "connectors.read": "See connectors and their health",
+    "connectors.manage": "Create and configure connectors",
+}
+
+
+def register_permission(name: str, description: str) -> None:
+    if not (re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+", name) or _ACTION_RE.match(name)):
+        raise ValueError(f"invalid permission name {name!r}")
+    PERMISSIONS.setdefault(name, description)
+
+
+def is_known(name: str) -> bool:
+    return name == WILDCARD or name in PERMISSIONS or bool(_ACTION_RE.match(name))
+
+
+def grants(held: frozenset[str], wanted: str) -> bool:
+    return WILDCARD in held or wanted in held
+
+
+def _all_but(*excluded: str) -> list[str]:
+    return sorted(p for p in PERMISSIONS if p not in excluded)
+
+
+def builtin_roles() -> dict[str, tuple[str, list[str]]]:
+    """name -> (description, permissions), computed so late registrations are included."""
+    reads = sorted(p for p in PERMISSIONS if p.endswith(".read"))
+    return {
+        "owner": ("Everything, including clear personal data", [WILDCARD]),
+        "admin": (
+            "Administers the organisation; sees personal data masked",
+            _all_but("customers.pii.view"),
+        ),
+        "supervisor": (
+            "Leads agents: conversations, customers, audit, reveal on demand",
+            sorted(
+                {
+                    "users.read", "teams.read", "roles.read", "audit.read",
+                    "customers.read", "customers.write", "customers.pii.reveal",
+                    "conversations.read", "conversations.write", "connectors.read",
+                }
+            ),
+        ),
+        "agent": (
+            "Answers customers; personal data masked",
+            sorted(
+                {
+                    "users.read", "teams.read", "customers.read", "customers.write",
+                    "conversations.read", "conversations.write", "connectors.read",
+                }
+            ),
+        ),
+        "read-only": ("Reads everything except personal data and the audit log",
+                      [p for p in reads if p != "audit.read"]),
+    }

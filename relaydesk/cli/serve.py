@@ -1,0 +1,86 @@
+"""``relaydesk serve`` (and ``relaydesk demo``, which seeds first)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+import uvicorn
+from rich.console import Console
+from sqlalchemy import text
+
+from relaydesk.config import Settings, get_settings
+from relaydesk.errors import ConfigError
+from relaydesk.kit.db import Database
+from relaydesk.migrations.runner import upgrade
+
+console = Console()
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Embedded default: create and migrate on first start. Otherwise: insist on head."""
+    db = Database.from_url(settings.database_url)
+    try:
+        if settings.is_embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            await upgrade(db.engine)
+            return
+        from alembic.script import ScriptDirectory
+
+        from relaydesk.migrations.runner import alembic_config
+
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        try:
+            async with db.engine.connect() as conn:
+                current = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+        except Exception as exc:
+            if "alembic_version" not in str(exc):
+                raise ConfigError(
+                    f"cannot reach the database of RELAYDESK_DATABASE__URL: {exc.__class__.__name__}"
+                ) from None
+            current = None
+        if current != head:
+            raise ConfigError(
+                f"database schema is at {current or 'nothing'}, code expects {head}: "
+                "run `relaydesk db upgrade` first"
+            )
+    finally:
+        await db.dispose()
+
+
+def serve_app(host: str, port: int, banner: list[str] | None = None) -> None:
+    settings = get_settings()
+    asyncio.run(prepare_database(settings))
+    from relaydesk.app import create_app
+
+    application = create_app(settings)
+    console.print(f"Relaydesk on [bold]http://{host}:{port}/[/]  "
+                  f"(API docs: http://{host}:{port}/api/v1/docs)")
+    for line in banner or []:
+        console.print(line, highlight=False)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+        port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on"),
+    ) -> None:
+        """Run Relaydesk (embedded default: data under ./var of the current directory)."""
+        serve_app(host, port)
+
+    @app.command("demo")
+    def demo(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+        port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on"),
+    ) -> None:
+        """Seed the demo organisation (once) and run Relaydesk, printing the logins."""
+        from relaydesk.demo.seed import seed_demo
+
+        settings = get_settings()
+        asyncio.run(prepare_database(settings))
+        logins = asyncio.run(seed_demo(settings))
+        serve_app(host, port, banner=logins)

@@ -1,0 +1,144 @@
+"""Settings, read from the environment (prefix ``RELAYDESK_``, nested with ``__``).
+
+Nothing here runs at import time: call :func:`get_settings`. The embedded default needs no
+settings at all; every value below has a default that works on a laptop.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from relaydesk.errors import ConfigError
+
+ENV_PREFIX = "RELAYDESK_"
+
+
+class DatabaseSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: SQLite file under the data directory.",
+    )
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=500)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        allowed = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        if not value.startswith(allowed):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split('://', 1)[0]!r})"
+            )
+        return value
+
+
+class RedisSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    url: str | None = Field(default=None, description="redis://host:port/db; unset = in-process")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class SecuritySettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs tokens; default: generated once under the data dir."
+    )
+    access_token_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
+    idle_timeout_seconds: int = Field(default=1_800, ge=60)
+    absolute_timeout_seconds: int = Field(default=43_200, ge=300)
+    lockout_threshold: int = Field(default=5, ge=1, le=100)
+    lockout_seconds: int = Field(default=900, ge=1)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+
+
+class HttpSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    rate_limit_ip_per_minute: int = Field(default=1_200, ge=1)
+    rate_limit_api_key_per_minute: int = Field(default=600, ge=1)
+    trust_forwarded_for: bool = Field(
+        default=False, description="Take the client IP from X-Forwarded-For (behind a proxy)."
+    )
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded default lives.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    security: SecuritySettings = SecuritySettings()
+    http: HttpSettings = HttpSettings()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'relaydesk.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_key(self) -> str:
+        """The configured secret, or one generated once and kept under the data dir."""
+        if self.security.secret_key is not None:
+            return self.security.secret_key.get_secret_value()
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation error into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _setting_name(tuple(first["loc"]))
+        raise ConfigError(f"invalid setting {name}: {first['msg']}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

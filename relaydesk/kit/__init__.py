@@ -1,0 +1,1 @@
+"""Shared building blocks: database, repository base, pagination, masking, crypto, HTTP."""

@@ -1,0 +1,265 @@
+"""Engine, sessions, the unit of work, and the tenant guard.
+
+Rules (docs/architecture.md):
+* one ``AsyncSession`` per request or job; only :func:`unit_of_work` (requests) or
+  :func:`Database.job` (jobs) commits, services only flush;
+* every ORM statement touching a :class:`TenantScoped` entity is filtered by the session's
+  tenant automatically; a session without a tenant that is not marked ``system`` may not touch
+  tenant-scoped entities at all, so a forgotten filter raises instead of leaking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import JSON, DateTime, MetaData, Uuid, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
+from sqlalchemy.types import TypeDecorator
+
+from relaydesk.errors import AppError
+from relaydesk.kit.ids import uuid7
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012
+        dt.datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TenantScoped:
+    """Rows that belong to one tenant; filtered by the session's tenant automatically."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+        from sqlalchemy import ForeignKey
+
+        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class DepartmentScoped:
+    """Rows that belong to a department; hidden from department-scoped principals elsewhere."""
+
+    @declared_attr
+    def department_id(cls) -> Mapped[uuid.UUID | None]:  # noqa: N805
+        from sqlalchemy import ForeignKey
+
+        return mapped_column(
+            ForeignKey("departments.id", ondelete="SET NULL"), index=True, nullable=True
+        )
+
+
+class TenantGuardError(RuntimeError):
+    """A tenant-scoped entity was queried by a session that has no tenant."""
+
+
+def scope_session(
+    session: AsyncSession | Session,
+    tenant_id: uuid.UUID | None,
+    department_ids: Sequence[uuid.UUID] | None = None,
+) -> None:
+    """Bind a session to a tenant (and optionally to departments) for the guard."""
+    info = session.info
+    info["tenant_id"] = tenant_id
+    info["department_ids"] = tuple(department_ids) if department_ids is not None else None
+
+
+def mark_system(session: AsyncSession | Session) -> None:
+    """Let a system job (migrations, seeding, CLI admin) query across tenants."""
+    session.info["system"] = True
+
+
+@contextmanager
+def unscoped(session: AsyncSession) -> Iterator[None]:
+    """Look across tenants for one narrow step (finding an API key by prefix)."""
+    previous = session.info.get("system", False)
+    session.info["system"] = True
+    try:
+        yield
+    finally:
+        session.info["system"] = previous
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _tenant_guard(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load:
+        return
+    info = state.session.info
+    tenant_id = info.get("tenant_id")
+    if tenant_id is None:
+        if info.get("system"):
+            return
+        for mapper in state.all_mappers:
+            if issubclass(mapper.class_, TenantScoped):
+                raise TenantGuardError(
+                    f"{mapper.class_.__name__} queried without a tenant in scope"
+                )
+        return
+    options = [
+        with_loader_criteria(
+            TenantScoped,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+        )
+    ]
+    departments = info.get("department_ids")
+    if departments is not None:
+        options.append(
+            with_loader_criteria(
+                DepartmentScoped,
+                lambda cls: cls.department_id.in_(departments),
+                include_aliases=True,
+            )
+        )
+    state.statement = state.statement.options(*options)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy, not the driver, manage transactions (SAVEPOINT support)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("postgresql"):
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        _sqlite_pragmas(engine.sync_engine)
+    return engine
+
+
+class Database:
+    """Owns the engine and hands out sessions; one per application or worker process."""
+
+    def __init__(self, engine: AsyncEngine, bind: AsyncConnection | None = None) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(
+            bind=bind or engine,
+            expire_on_commit=False,
+            autoflush=True,
+            join_transaction_mode="create_savepoint",
+        )
+
+    @classmethod
+    def from_url(cls, url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
+        return cls(make_engine(url, echo=echo, pool_size=pool_size))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def job(
+        self, tenant_id: uuid.UUID | None = None, *, system: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        """The unit of work of a background job or CLI command: commit on success."""
+        async with self.sessionmaker() as session:
+            scope_session(session, tenant_id)
+            if system:
+                mark_system(session)
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            else:
+                await session.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: the only place a request commits or rolls back."""
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:
+        scope_session(session, None)
+        request.state.session = session
+        try:
+            yield session
+        except BaseException as exc:
+            if isinstance(exc, AppError) and exc.keep_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+DbSession = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

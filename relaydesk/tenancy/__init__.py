@@ -1,0 +1,1 @@
+"""Tenants (organisations), departments and teams."""

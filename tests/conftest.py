@@ -1,0 +1,179 @@
+"""Fixtures shared by the whole suite.
+
+Database tests run on SQLite and on PostgreSQL: the ``backend`` fixture is parametrised, and
+every test that uses ``db`` (directly or through ``app``/``client``) runs once per backend.
+Each test runs inside a transaction that is rolled back at the end (sessions join it through
+savepoints), so tests are isolated and fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from relaydesk.app import create_app
+from relaydesk.config import SecuritySettings, Settings
+from relaydesk.kit.db import Database, make_engine, mark_system, scope_session
+from relaydesk.migrations.runner import upgrade
+from relaydesk.tenancy.service import create_tenant, create_user
+
+PG_URL = os.environ.get(
+    "RELAYDESK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_test"
+)
+PASSWORD = "correct horse battery staple"
+
+
+def postgres_installed() -> bool:
+    return bool(shutil.which("pg_ctlcluster") or shutil.which("postgres") or shutil.which("psql"))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not postgres_installed():
+        pytest.skip("PostgreSQL is not installed on this machine")
+    return str(request.param)
+
+
+async def _ensure_pg_database() -> None:
+    base, _, name = PG_URL.rpartition("/")
+    admin = make_engine(f"{base}/postgres")
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        found = await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if found.first() is None:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+
+
+async def _fresh_postgres() -> AsyncEngine:
+    await _ensure_pg_database()
+    engine = make_engine(PG_URL)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    return engine
+
+
+@pytest.fixture(scope="session")
+async def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+    if backend == "postgres":
+        eng = await _fresh_postgres()
+    else:
+        path = tmp_path_factory.mktemp("sqlite") / "relaydesk.db"
+        eng = make_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """A Database whose every session joins one outer transaction, rolled back afterwards."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        database = Database(engine, bind=conn)
+        try:
+            yield database
+        finally:
+            if outer.is_active:
+                await outer.rollback()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "var",
+        security=SecuritySettings(secret_key="test-secret-" + "x" * 40),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+    application = create_app(settings, db=db)
+    return application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Org:
+    """A tenant made for a test, with one user per built-in role."""
+
+    id: uuid.UUID
+    slug: str
+    users: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    def email(self, role: str) -> str:
+        return f"{role}@{self.slug}.example.com"
+
+
+async def make_org(db: Database, slug: str, roles: tuple[str, ...] = (
+        "owner", "admin", "supervisor", "agent", "read-only")) -> Org:
+    async with db.job(system=True) as session:
+        tenant = await create_tenant(session, slug=slug, name=f"Org {slug}")
+        org = Org(tenant.id, slug)
+        scope_session(session, tenant.id)
+        mark_system(session)
+        for role in roles:
+            user = await create_user(
+                session, email=org.email(role), display_name=f"{role} of {slug}",
+                password=PASSWORD, role_names=(role,), phone="13812345678",
+            )
+            org.users[role] = user.id
+    return org
+
+
+@pytest.fixture
+async def org_a(db: Database) -> Org:
+    return await make_org(db, "acme")
+
+
+@pytest.fixture
+async def org_b(db: Database) -> Org:
+    return await make_org(db, "globex")
+
+
+async def login(client: httpx.AsyncClient, org: Org, role: str) -> dict[str, str]:
+    r = await client.post(
+        "/api/v1/auth/login",
+        json={"tenant": org.slug, "email": org.email(role), "password": PASSWORD},
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _no_relaydesk_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never pick up a developer's RELAYDESK_* variables."""
+    for name in list(os.environ):
+        if name.startswith("RELAYDESK_") and name != "RELAYDESK_TEST_PG_URL":
+            monkeypatch.delenv(name, raising=False)
+    yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from argon2 import PasswordHasher
+
+    from relaydesk.auth import security
+
+    security.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
