@@ -7,6 +7,7 @@ settings at all; every value below has a default that works on a laptop.
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -129,8 +130,19 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
 
 
+def _check_unknown_env() -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    for name in os.environ:
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX):
+            top = upper[len(ENV_PREFIX) :].split("__", 1)[0]
+            if top not in known:
+                raise ConfigError(f"unknown setting {name}: not one of Relaydesk's settings")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning a validation error into one line that names the setting."""
+    _check_unknown_env()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

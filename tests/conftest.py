@@ -27,7 +27,7 @@ from relaydesk.migrations.runner import upgrade
 from relaydesk.tenancy.service import create_tenant, create_user
 
 PG_URL = os.environ.get(
-    "RELAYDESK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_test"
+    "RDTEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_test"
 )
 PASSWORD = "correct horse battery staple"
 
@@ -166,7 +166,7 @@ def anyio_backend() -> str:
 def _no_relaydesk_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Tests never pick up a developer's RELAYDESK_* variables."""
     for name in list(os.environ):
-        if name.startswith("RELAYDESK_") and name != "RELAYDESK_TEST_PG_URL":
+        if name.startswith("RELAYDESK_"):
             monkeypatch.delenv(name, raising=False)
     yield
 

@@ -44,6 +44,7 @@ class PiiKind(StrEnum):
 
 
 _NON_DIGIT: Final = re.compile(r"[^0-9]")
+_FIRST_DIGIT: Final = re.compile(r"[0-9]")
 _CJK: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 # Mainland mobile: optional +86 / 86 / 0086 prefix, then 1[3-9] and nine more digits,
@@ -79,7 +80,7 @@ _MASK_FILL: Final = "****"
 # numeric alternatives are tried in order: ID card, phone, bank card. Digit runs that are
 # dash-joined to hex characters (UUID segments such as ``...-1234-5678-...``) are skipped.
 _TEXT_EMAIL: Final = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+    r"(?<![A-Za-z0-9._%+\-*@])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
 )
 _NUM_END: Final = r"(?![0-9]|-[0-9A-Fa-f])"
 _TEXT_NUMBER: Final = re.compile(
@@ -211,8 +212,12 @@ def _mask_chinese_address(v: str) -> str:
     prefix = m.group(0) if m is not None else ""
     if not prefix:
         if len(v) > _ADDRESS_FALLBACK_KEEP:
-            # Never keep more than half of an unrecognised address.
-            return v[: min(_ADDRESS_FALLBACK_KEEP, len(v) // 2)] + _MASK_FILL
+            # Never keep more than half of an unrecognised address, nor any digit of it.
+            kept = v[: min(_ADDRESS_FALLBACK_KEEP, len(v) // 2)]
+            digit = _FIRST_DIGIT.search(kept)
+            if digit is not None:
+                kept = kept[: digit.start()]
+            return kept + _MASK_FILL
         return mask_generic(v)
     if len(prefix) == len(v):
         return v  # only administrative divisions, nothing personal to hide
@@ -225,7 +230,8 @@ def mask_address(value: str) -> str:
     * Chinese addresses keep the administrative prefix (province, city, district/county)
       and replace the rest with ``****``:
       ``广东省深圳市南山区科技园南路88号`` -> ``广东省深圳市南山区****``. Without any
-      recognisable marker the first 6 characters are kept (at most half of the value).
+      recognisable marker the first 6 characters are kept (at most half of the value, and
+      never a digit).
     * Other addresses are split on commas: the last two parts (city, country) are kept and
       everything before them becomes a single ``****``:
       ``221B Baker Street, London, UK`` -> ``****, London, UK``. A one-part address is

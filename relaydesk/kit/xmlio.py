@@ -134,7 +134,7 @@ class _GuardedExpat:
     def __init__(self, max_depth: int) -> None:
         self._max_depth = max_depth
 
-    def ParserCreate(  # noqa: N802 - the name xmltodict calls
+    def ParserCreate(  # the name xmltodict calls
         self, encoding: str | None = None, namespace_separator: str | None = None
     ) -> _GuardedParser:
         return _GuardedParser(expat.ParserCreate(encoding, namespace_separator), self._max_depth)
@@ -171,9 +171,8 @@ def _to_expat_encoding(body: bytes) -> bytes:
         ) from None
     # Same declaration, now saying UTF-8; the BOM (if any) is dropped with the old bytes.
     start = len(match.group(1) or b"")
-    return body[start : match.start(3)] + b"UTF-8" + body[match.end(3) : match.end()] + (
-        text.encode("utf-8")
-    )
+    declaration = body[start : match.start(3)] + b"UTF-8" + body[match.end(3) : match.end()]
+    return declaration + text.encode("utf-8")
 
 
 def _malformed(exc: expat.ExpatError) -> BadRequest:

@@ -56,7 +56,9 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
         await client.aclose()
 
 
-async def _hits(limiter: RateLimiter, key: str, n: int, limit: int, window: int) -> list[RateDecision]:
+async def _hits(
+    limiter: RateLimiter, key: str, n: int, limit: int, window: int
+) -> list[RateDecision]:
     return [await limiter.hit(key, limit, window) for _ in range(n)]
 
 
