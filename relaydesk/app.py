@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         finally:
             if redis is not None:
                 await redis.aclose()
+            closer = getattr(rate_limiter, "aclose", None)
+            if closer is not None:
+                await closer()
             if owns_db:
                 await app.state.db.dispose()
 

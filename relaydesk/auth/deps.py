@@ -19,6 +19,7 @@ from relaydesk.auth.service import Authenticator
 from relaydesk.errors import Forbidden, TooManyRequests, Unauthorized
 from relaydesk.kit.context import client_ip_var
 from relaydesk.kit.db import DbSession, scope_session
+from relaydesk.kit.middleware import guarded_hit
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login, or an API key")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (rdk_...)")
@@ -42,7 +43,7 @@ async def current_principal(
     if token.startswith(API_KEY_PREFIX):
         principal, _ = await authn.from_api_key(token, ip)
         limit = state.settings.http.rate_limit_api_key_per_minute
-        decision = await state.rate_limiter.hit(f"key:{principal.id}", limit, 60)
+        decision = await guarded_hit(state.rate_limiter, f"key:{principal.id}", limit)
         if not decision.allowed:
             raise TooManyRequests(decision.retry_after, "Rate limit of this API key exceeded")
     else:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select, update
 
 from relaydesk.auth.models import ApiKey, AuthSession, Role, User, UserRole
 from relaydesk.kit.repository import Repository
@@ -79,3 +80,62 @@ class ApiKeyRepository(Repository[ApiKey]):
 
     async def by_prefix(self, prefix: str) -> ApiKey | None:
         return await self.one_or_none(self.select().where(ApiKey.prefix == prefix))
+
+
+# --- queries of the admin API (users, roles, sessions) --------------------------------------
+
+
+class UserAdminRepository(UserRepository):
+    def filtered(
+        self,
+        *,
+        q: str | None = None,
+        role: str | None = None,
+        department_id: uuid.UUID | None = None,
+        is_active: bool | None = None,
+    ) -> Select[tuple[User]]:
+        stmt = self.select()
+        if q:
+            needle = q.lower()
+            stmt = stmt.where(
+                or_(
+                    User.email.contains(needle, autoescape=True),
+                    User.display_name.icontains(q, autoescape=True),
+                )
+            )
+        if role:
+            holders = (
+                select(UserRole.user_id)
+                .join(Role, Role.id == UserRole.role_id)
+                .where(Role.name == role)
+            )
+            stmt = stmt.where(User.id.in_(holders))
+        if department_id is not None:
+            stmt = stmt.where(User.department_id == department_id)
+        if is_active is not None:
+            stmt = stmt.where(User.is_active.is_(is_active))
+        return stmt
+
+    async def active_holders(self, role_id: uuid.UUID) -> list[uuid.UUID]:
+        """Ids of the active users holding the role."""
+        stmt = (
+            self.select()
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(UserRole.role_id == role_id, User.is_active.is_(True))
+        )
+        return [u.id for u in await self.all(stmt)]
+
+
+class SessionAdminRepository(SessionRepository):
+    async def revoke_all_of(self, user_id: uuid.UUID, now: dt.datetime) -> int:
+        """Sign the user out everywhere; the number of sessions revoked."""
+        live = await self.all(
+            self.select().where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        )
+        if live:
+            await self.session.execute(
+                update(AuthSession)
+                .where(AuthSession.id.in_([s.id for s in live]))
+                .values(revoked_at=now)
+            )
+        return len(live)

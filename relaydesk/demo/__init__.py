@@ -1,0 +1,1 @@
+"""The demo organisation that ``relaydesk demo`` (``make demo``) seeds: see :mod:`.seed`."""

@@ -19,6 +19,7 @@ import enum
 import functools
 import logging
 import re
+import reprlib
 import sys
 import uuid
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ _SENSITIVE_KEY_PARTS: Final = (
     "apikey",
     "cookie",
     "private_key",
+    "privatekey",
     "refresh",
     "credential",
 )
@@ -64,8 +66,10 @@ _SECRET_TEXT: Final = re.compile(
     r"|(?P<scheme>(?i:bearer)\s+)[A-Za-z0-9._~+/\-]{8,}=*"
     r"|(?P<basic>Basic\s+)(?=[A-Za-z+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}"
     # key=value pairs (query strings, form bodies, DSN options) with a sensitive key.
-    r"|(?P<kv>\b[A-Za-z0-9_\-]{0,40}"
+    # "sign" only as a word of its own ("sign=", "x_sign="), not inside "design=".
+    r"|(?P<kv>\b(?:[A-Za-z0-9_\-]{0,40}"
     r"(?i:password|passwd|secret|token|api_?key|private_?key|signature)"
+    r"|(?:[A-Za-z0-9_\-]{0,40}[_\-])?(?i:sign))"
     r"[A-Za-z0-9_\-]{0,40}=)[^\s&;,\"']+"
     # Passwords embedded in URLs: scheme://user:password@host
     r"|(?P<url>://[^:/@\s]+:)[^@/\s]+(?=@)"
@@ -105,11 +109,16 @@ def _is_sensitive_key(key: str) -> bool:
     return _SIGN_KEY.search(key) is not None
 
 
-def _redact_value(value: Any) -> Any:
+_MAX_DEPTH: Final = 16
+
+
+def _redact_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if value is None or isinstance(value, bool | float):
         return value
+    if depth >= _MAX_DEPTH:  # also guards against self-referencing containers
+        return scrub_text(reprlib.repr(value))
     if isinstance(value, int):
         if abs(value) < _MIN_SCANNED_INT:
             return value
@@ -118,18 +127,22 @@ def _redact_value(value: Any) -> Any:
         return value if scrubbed == text else scrubbed
     if isinstance(value, Mapping):
         return {
-            k: REDACTED if isinstance(k, str) and _is_sensitive_key(k) else _redact_value(v)
+            k: REDACTED
+            if isinstance(k, str) and _is_sensitive_key(k)
+            else _redact_value(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
-        return [_redact_value(v) for v in value]
+        return [_redact_value(v, depth + 1) for v in value]
     if isinstance(value, BaseModel):
-        return _redact_value(value.model_dump(mode="json"))
+        return _redact_value(value.model_dump(mode="json"), depth + 1)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _redact_value(dataclasses.asdict(value))
+        return _redact_value(dataclasses.asdict(value), depth + 1)
     if isinstance(value, enum.Enum):
-        return _redact_value(value.value)
-    if isinstance(value, dt.date | dt.time | uuid.UUID | decimal.Decimal):
+        return _redact_value(value.value, depth + 1)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)
     if isinstance(value, bytes | bytearray):
         return scrub_text(value.decode("utf-8", "replace"))
@@ -145,15 +158,19 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
     ``private_key``, ``refresh``, ...) become ``"[REDACTED]"``, recursively through nested
     mappings and sequences. Every other string, including the ``event`` message and
     rendered exceptions, goes through :func:`scrub_text`. Pydantic models and dataclasses
-    are dumped to dicts first so their fields are redacted by name too.
+    are dumped to dicts first so their fields are redacted by name too. A value that cannot
+    be inspected (its serialisation raises) is replaced by ``"[REDACTED]"``.
     """
     for key, value in event_dict.items():
         if key in _SKIP_KEYS:
             continue
         if _is_sensitive_key(key):
             event_dict[key] = REDACTED
-        else:
+            continue
+        try:
             event_dict[key] = _redact_value(value)
+        except Exception:  # logging must never break the caller; fail closed
+            event_dict[key] = REDACTED
     return event_dict
 
 

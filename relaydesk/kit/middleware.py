@@ -17,7 +17,7 @@ from relaydesk.config import Settings
 from relaydesk.errors import AppError, PayloadTooLarge, TooManyRequests
 from relaydesk.kit.context import client_ip_var, request_id_var
 from relaydesk.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, RATE_LIMITED
-from relaydesk.kit.ratelimit import RateLimiter
+from relaydesk.kit.ratelimit import RateDecision, RateLimiter
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 _log = structlog.get_logger("relaydesk.http")
@@ -37,6 +37,23 @@ DOCS_CSP = (
     b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     b"img-src 'self' data:; frame-ancestors 'none'"
 )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded label cardinality for metrics)."""
+    # FastAPI >= 0.16x nests included routers; its effective context has the full path
+    ctx = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(ctx, "path", None) or getattr(scope.get("route"), "path", None)
+    return str(path) if path else "<unmatched>"
+
+
+async def guarded_hit(limiter: RateLimiter, key: str, limit: int) -> RateDecision:
+    """A limiter whose store is down lets traffic through (and says so in the log)."""
+    try:
+        return await limiter.hit(key, limit, 60)
+    except Exception as exc:  # the limiter protects the service; it must not take it down
+        _log.warning("rate_limiter_unavailable", error_type=type(exc).__name__)
+        return RateDecision(allowed=True, remaining=0, retry_after=0)
 
 
 def error_body(exc: AppError, request_id: str | None) -> bytes:
@@ -82,7 +99,7 @@ class RequestContextMiddleware:
         path: str = scope["path"]
         try:
             if path.startswith("/api/") and ip is not None:
-                decision = await self.rate_limiter.hit(f"ip:{ip}", self.ip_limit, 60)
+                decision = await guarded_hit(self.rate_limiter, f"ip:{ip}", self.ip_limit)
                 if not decision.allowed:
                     RATE_LIMITED.labels("ip").inc()
                     status_holder["status"] = 429
@@ -104,8 +121,7 @@ class RequestContextMiddleware:
             await self._refuse(send, exc, request_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = route_template(scope)
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, template, str(status_holder["status"])).inc()
             HTTP_LATENCY.labels(method, template).observe(elapsed)

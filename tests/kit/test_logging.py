@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -243,6 +244,7 @@ def test_redact_keys_recursively() -> None:
         "X-Api-Key": "x",
         "apikey": "x",
         "private_key": "x",
+        "privateKey": "x",
         "signature": "x",
         "msgSignature": "x",
         "x_sign": "x",
@@ -266,6 +268,7 @@ def test_redact_keys_recursively() -> None:
         "X-Api-Key",
         "apikey",
         "private_key",
+        "privateKey",
         "signature",
         "msgSignature",
         "x_sign",
@@ -295,7 +298,26 @@ def test_redact_keys_recursively() -> None:
         ("basic authentication failed", "basic authentication failed"),
         ("https://example.com:8443/path", "https://example.com:8443/path"),
         ("rdk_short", "rdk_short"),
+        ("/notify?sign=ABCDEF123&sign_type=MD5", f"/notify?sign={REDACTED}&sign_type={REDACTED}"),
+        ("design=blue&assign=me", "design=blue&assign=me"),
     ],
 )
 def test_scrub_text_secrets(raw: str, expected: str) -> None:
     assert scrub_text(raw) == expected
+
+
+def test_redact_survives_odd_values() -> None:
+    loop: dict[str, Any] = {"phone": PHONE}
+    loop["self"] = loop
+
+    class Exploding:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    when = dt.datetime(2024, 5, 1, 10, 30, tzinfo=dt.UTC)
+    out = redact(None, "info", {"loop": loop, "boom": Exploding(), "when": when, "raw": b"x"})
+    assert out["loop"]["phone"] == PHONE_MASKED
+    assert PHONE not in repr(out["loop"])
+    assert out["boom"] == REDACTED
+    assert out["when"] == "2024-05-01T10:30:00+00:00"
+    assert out["raw"] == "x"
