@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import uuid
@@ -91,7 +92,7 @@ class AuthService:
     ) -> TokenPair:
         tenant = await self._tenant_by_slug(tenant_slug)
         if tenant is None:
-            security.verify_password(None, password)  # same cost as a real check
+            await asyncio.to_thread(security.verify_password, None, password)  # same cost
             raise LoginFailed()
         scope_session(self.session, tenant.id)
         users = UserRepository(self.session)
@@ -115,7 +116,9 @@ class AuthService:
                 f"Account locked after repeated failures; try again in {seconds} s",
                 headers={"Retry-After": str(seconds)},
             )
-        ok = security.verify_password(user.password_hash if user else None, password)
+        ok = await asyncio.to_thread(
+            security.verify_password, user.password_hash if user else None, password
+        )
         if user is None or not ok or not user.is_active:
             details: dict[str, object] = {"reason": "bad_credentials"}
             if user is not None:

@@ -176,6 +176,16 @@ def _tenant_guard(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*options)
 
 
+#: execution option: this unit of work will write (SQLite then begins IMMEDIATE)
+WRITE_INTENT = "relaydesk_write_intent"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def declare_write_intent(session: AsyncSession) -> None:
+    """Call first thing in a unit of work that will write."""
+    await session.connection(execution_options={WRITE_INTENT: True})
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -190,7 +200,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # writers take the lock up front: a deferred transaction that read first and then
+        # writes fails with SQLITE_BUSY_SNAPSHOT when another writer committed meanwhile
+        immediate = conn.get_execution_options().get(WRITE_INTENT, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
@@ -232,6 +245,7 @@ class Database:
             scope_session(session, tenant_id)
             if system:
                 mark_system(session)
+            await declare_write_intent(session)
             try:
                 yield session
             except BaseException:
@@ -250,6 +264,8 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     async with db.sessionmaker() as session:
         scope_session(session, None)
         request.state.session = session
+        if request.method not in SAFE_METHODS:
+            await declare_write_intent(session)
         try:
             yield session
         except BaseException as exc:
