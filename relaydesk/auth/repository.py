@@ -116,6 +116,16 @@ class UserAdminRepository(UserRepository):
             stmt = stmt.where(User.is_active.is_(is_active))
         return stmt
 
+    async def email_taken(self, email: str) -> bool:
+        """Whether any user of the tenant has this e-mail, in whatever department."""
+        info = self.session.info
+        departments = info.get("department_ids")
+        info["department_ids"] = None  # the tenant filter stays; the department one is lifted
+        try:
+            return await self.by_email(email) is not None
+        finally:
+            info["department_ids"] = departments
+
     async def active_holders(self, role_id: uuid.UUID) -> list[uuid.UUID]:
         """Ids of the active users holding the role."""
         stmt = (

@@ -85,7 +85,7 @@ class UserAdmin:
     def out(self, user: User, roles: Sequence[Role]) -> UserOut:
         return UserOut.of(user, roles, clear_pii=self.principal.has("customers.pii.view"))
 
-    async def list(
+    async def search(
         self, params: PageParams, *, q: str | None, role: str | None,
         department_id: uuid.UUID | None, is_active: bool | None,
     ) -> tuple[list[UserOut], str | None]:
@@ -101,6 +101,8 @@ class UserAdmin:
     async def create(self, body: UserCreate) -> UserOut:
         self._check_password(body.password)
         await self._check_department(body.department_id)
+        if await self.users.email_taken(body.email):
+            raise Conflict(f"a user with e-mail {body.email} already exists")
         roles = await self._resolve_roles(body.roles)
         if roles:
             self._check_role_change(set(), roles)
@@ -135,7 +137,8 @@ class UserAdmin:
             wanted = await self._resolve_roles(body.roles)
             if {r.id for r in wanted} != {r.id for r in current}:
                 self._check_role_change(set(r.id for r in current), wanted, current)
-                await self._keep_an_owner(user, removing=[r for r in current if r not in wanted])
+                kept = {r.id for r in wanted}
+                await self._keep_an_owner(user, [r for r in current if r.id not in kept])
                 await self.users.set_roles(user, wanted)
                 roles = sorted(wanted, key=lambda r: r.name)
                 await audit.record(
@@ -145,7 +148,7 @@ class UserAdmin:
                 )
         if body.is_active is not None and body.is_active != user.is_active:
             if not body.is_active:
-                await self._keep_an_owner(user, removing=roles)
+                await self._keep_an_owner(user, roles)
                 changes["sessions_revoked"] = await SessionAdminRepository(
                     self.session
                 ).revoke_all_of(user.id, utcnow())
@@ -236,12 +239,15 @@ class UserAdmin:
         self, before: set[uuid.UUID], wanted: Sequence[Role], current: Sequence[Role] = ()
     ) -> None:
         if not self.principal.has("roles.manage"):
-            raise Forbidden("Missing permission: roles.manage", details={"missing": ["roles.manage"]})
+            raise Forbidden(
+                "Missing permission: roles.manage", details={"missing": ["roles.manage"]}
+            )
         after = {r.id for r in wanted}
         touched = [r for r in wanted if r.id not in before]
         touched += [r for r in current if r.id not in after]
         for role in touched:
-            _least_privilege(self.principal, role.permissions, f"you cannot grant role {role.name!r}")
+            what = f"you cannot grant role {role.name!r}"
+            _least_privilege(self.principal, role.permissions, what)
             if self.principal.department_ids is not None and role.scope == "tenant":
                 raise Forbidden(
                     f"you cannot grant the organisation-wide role {role.name!r}: "
@@ -249,6 +255,7 @@ class UserAdmin:
                 )
 
     async def _keep_an_owner(self, user: User, removing: Sequence[Role]) -> None:
+        """Refuse to leave the organisation without an active owner."""
         owner = next((r for r in removing if r.builtin and r.name == OWNER), None)
         if owner is None or not user.is_active:
             return
@@ -269,6 +276,13 @@ class RoleAdmin:
         if other is not None and other.id != self_id:
             raise Conflict(f"a role named {name!r} already exists")
 
+    def _check_scope(self, scope: str) -> None:
+        if self.principal.department_ids is not None and scope == "tenant":
+            raise Forbidden(
+                "your access is limited to your department: you may only create and change "
+                "department-scoped roles", code="least_privilege",
+            )
+
     def _editable(self, role: Role) -> None:
         if role.builtin:
             raise Conflict(
@@ -276,10 +290,12 @@ class RoleAdmin:
                 "with the permissions you need instead", code="builtin_role",
             )
         _least_privilege(self.principal, role.permissions, f"you cannot change role {role.name!r}")
+        self._check_scope(role.scope)
 
     async def create(self, body: RoleIn) -> Role:
         perms = check_known(body.permissions)
         _least_privilege(self.principal, perms, "you cannot create this role")
+        self._check_scope(body.scope)
         await self._check_name(body.name)
         role = await self.roles.create(
             Role(name=body.name, description=body.description, permissions=perms,
@@ -312,6 +328,7 @@ class RoleAdmin:
             changes["description"] = "changed"
             role.description = body.description
         if body.scope is not None and body.scope != role.scope:
+            self._check_scope(body.scope)
             changes["scope"] = {"before": role.scope, "after": body.scope}
             role.scope = body.scope
         if changes:

@@ -67,7 +67,9 @@ async def get_tenant(principal: TenantRead, session: DbSession) -> TenantOut:
 
 
 @router.patch("/tenant", response_model=TenantOut, responses=COMMON_ERRORS)
-async def update_tenant(body: TenantPatch, principal: TenantManage, session: DbSession) -> TenantOut:
+async def update_tenant(
+    body: TenantPatch, principal: TenantManage, session: DbSession
+) -> TenantOut:
     """Rename the organisation or replace its IP allow-list.
 
     An allow-list that does not contain the caller's current address is refused, so an
@@ -221,7 +223,9 @@ async def delete_department(
 # --- teams ---------------------------------------------------------------------------------
 
 
-async def _check_team_name(repo: TeamRepository, name: str, self_id: uuid.UUID | None = None) -> None:
+async def _check_team_name(
+    repo: TeamRepository, name: str, self_id: uuid.UUID | None = None
+) -> None:
     other = await repo.by_name(name)
     if other is not None and other.id != self_id:
         raise Conflict(f"a team named {name!r} already exists")
