@@ -6,6 +6,8 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import DBAPIError
 
 from relaydesk.errors import AppError, ConfigError
 
@@ -17,9 +19,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+_registered = False
 
 
 def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from relaydesk.cli import admin, audit, db, serve
 
     app.add_typer(db.app, name="db")
@@ -30,9 +37,21 @@ def _register() -> None:
     serve.register(app)
 
 
+def _error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _error(message)
     return typer.Exit(code)
+
+
+def _database_error(exc: DBAPIError) -> str:
+    reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    first = reason[0] if reason else type(exc).__name__
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return f"the database has no schema yet ({first}): run `relaydesk db upgrade` first"
+    return f"database error: {first}"
 
 
 def main() -> None:
@@ -40,11 +59,14 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         sys.exit(2)
     except AppError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        _error(exc.message)
+        sys.exit(1)
+    except DBAPIError as exc:
+        _error(_database_error(exc))
         sys.exit(1)
     except OSError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         sys.exit(1)

@@ -74,7 +74,7 @@ def users_create(
             return str(user.id)
 
     user_id = run(_go)
-    console.print(f"created user {email} ({user_id}) with roles {', '.join(role)}")
+    console.print(f"created user {email} ({user_id}) with roles {', '.join(role)}", markup=False)
 
 
 @apikeys.command("create")

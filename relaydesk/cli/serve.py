@@ -57,7 +57,7 @@ def serve_app(host: str, port: int, banner: list[str] | None = None) -> None:
 
     application = create_app(settings)
     console.print(f"Relaydesk on [bold]http://{host}:{port}/[/]  "
-                  f"(API docs: http://{host}:{port}/api/v1/docs)")
+                  f"(API docs: http://{host}:{port}/api/v1/docs)", soft_wrap=True)
     for line in banner or []:
         console.print(line, highlight=False)
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)

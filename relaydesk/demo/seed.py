@@ -6,7 +6,8 @@ returned, so the banner is identical on every start.
 
 The customers are fictional but realistic, so masking has something to do: Chinese names,
 mainland mobile numbers, resident ID numbers with a valid GB 11643 check character, Luhn-valid
-bank card numbers, addresses in Chinese cities. E-mail addresses use the reserved
+bank card numbers, addresses in Chinese cities. They are stored through the same validation
+as ``POST /api/v1/customers`` (phones in E.164). E-mail addresses use the reserved
 ``example.*`` domains (RFC 2606) so that no demo message can reach a real mailbox.
 """
 
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.audit import service as audit
 from relaydesk.audit.service import SYSTEM
 from relaydesk.config import Settings
-from relaydesk.customers.models import Customer
+from relaydesk.customers.schemas import CustomerIn
+from relaydesk.customers.service import CustomerService
 from relaydesk.kit.db import Database, scope_session
 from relaydesk.tenancy.models import Department, Team, TeamMember, Tenant
 from relaydesk.tenancy.service import create_tenant, create_user
@@ -33,6 +35,7 @@ __all__ = [
     "DEMO_PASSWORD",
     "DEMO_SLUG",
     "DemoLogin",
+    "banner",
     "demo_customers",
     "seed_demo",
 ]
@@ -217,8 +220,10 @@ async def _create(session: AsyncSession, settings: Settings) -> None:
         )
         if login.department == AFTER_SALES:
             session.add(TeamMember(tenant_id=tenant.id, team_id=team.id, user_id=user.id))
-    session.add_all(Customer(tenant_id=tenant.id, **fields) for fields in demo_customers())
-    await session.flush()
+    # through the API's own validation and normalisation (E.164 phones, checksums)
+    customers = CustomerService(session, SYSTEM)
+    for fields in demo_customers():
+        await customers.create(CustomerIn.model_validate(fields))
     await audit.record(
         session, tenant_id=tenant.id, action="demo.seeded", actor=SYSTEM,
         target_type="tenant", target_id=tenant.id,
@@ -227,13 +232,16 @@ async def _create(session: AsyncSession, settings: Settings) -> None:
 
 
 def banner() -> list[str]:
-    """What ``relaydesk demo`` prints after the URL: how to sign in, and the logins."""
+    """What ``relaydesk demo`` prints after the URL: how to sign in, and the logins.
+
+    Every line fits in 80 columns (Rich wraps longer ones when stdout is not a terminal).
+    """
     width = max(len(login.email) for login in DEMO_LOGINS) + 2
     lines = [
         f"Demo organisation: {DEMO_SLUG}  (every login below uses the password "
         f"{DEMO_PASSWORD})",
-        "Sign in: POST /api/v1/auth/login with "
-        '{"tenant": "demo", "email": "...", "password": "..."}',
+        "Sign in with POST /api/v1/auth/login and the JSON body",
+        f'  {{"tenant": "{DEMO_SLUG}", "email": "<e-mail below>", "password": "{DEMO_PASSWORD}"}}',
         "API reference: /api/v1/docs   OpenAPI document: /api/v1/openapi.json",
         "",
         f"{'organisation':<14}{'e-mail':<{width}}{'password':<17}role",

@@ -98,6 +98,7 @@ async def test_banner_lists_every_login_with_its_role(seeded: list[str]) -> None
     text = "\n".join(seeded)
     assert "/api/v1/auth/login" in text
     assert "/api/v1/docs" in text
+    assert all(len(line) <= 80 for line in seeded)  # no wrapping in an 80-column terminal
     for role, email in EXPECTED_EMAILS.items():
         row = next(line for line in seeded if email in line)
         assert row.split() == [DEMO_SLUG, email, DEMO_PASSWORD, role]
@@ -137,6 +138,45 @@ async def test_every_demo_login_signs_in_with_its_role(
                 json={"tenant": "demo", "email": EXPECTED_EMAILS["agent"], "password": "nope"},
             )
             assert wrong.status_code == 401
+    finally:
+        await app.state.db.dispose()
+
+
+async def _signed_in(client: httpx.AsyncClient, role: str) -> dict[str, str]:
+    r = await client.post(
+        "/api/v1/auth/login",
+        json={"tenant": "demo", "email": EXPECTED_EMAILS[role], "password": DEMO_PASSWORD},
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def test_demo_customers_through_the_api_masked_for_the_agent(
+    demo_settings: Settings, seeded: list[str]
+) -> None:
+    app = create_app(demo_settings)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+            agent = await _signed_in(client, "agent")
+            page = await client.get("/api/v1/customers", headers=agent)
+            assert page.status_code == 200, page.text
+            items = page.json()["items"]
+            assert len(items) == 30
+            assert all(c["masked"] for c in items)
+            for c in items:
+                assert re.fullmatch(r"\+86[0-9]{3}\*{4}[0-9]{4}", c["phone"]), c["phone"]
+                assert re.fullmatch(r"[0-9]{3}\*{11}[0-9X]{4}", c["id_number"]), c["id_number"]
+
+            owner = await _signed_in(client, "owner")
+            clear = (await client.get("/api/v1/customers", headers=owner)).json()["items"]
+            some = clear[0]
+            assert some["masked"] is False
+            # an agent finds a customer by the number as a caller would say it
+            local = some["phone"].removeprefix("+86")
+            found = await client.get("/api/v1/customers", params={"phone": local}, headers=agent)
+            assert found.status_code == 200, found.text
+            assert [c["id"] for c in found.json()["items"]] == [some["id"]]
     finally:
         await app.state.db.dispose()
 
@@ -197,8 +237,9 @@ async def test_customers_carry_valid_chinese_personal_data(demo_db: Database) ->
     assert len({c.phone for c in customers}) == 30
     for c in customers:
         assert re.fullmatch(r"[\u4e00-\u9fff]{2,3}", c.name), c.name
-        assert c.phone is not None and re.fullmatch(r"1[3-9][0-9]{9}", c.phone), c.phone
-        parsed = phonenumbers.parse(c.phone, "CN")
+        # stored as the API stores phones: E.164
+        assert c.phone is not None and re.fullmatch(r"\+861[3-9][0-9]{9}", c.phone), c.phone
+        parsed = phonenumbers.parse(c.phone)
         assert phonenumbers.is_valid_number(parsed), c.phone
         assert phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE, c.phone
 
