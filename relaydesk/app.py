@@ -16,9 +16,11 @@ from relaydesk import __version__, health
 from relaydesk.config import Settings, get_settings
 from relaydesk.kit import errorhandlers
 from relaydesk.kit.db import Database
+from relaydesk.kit.idempotency import IdempotencyMiddleware
 from relaydesk.kit.logging import configure_logging
 from relaydesk.kit.middleware import RequestContextMiddleware
 from relaydesk.kit.ratelimit import make_rate_limiter
+from relaydesk.kit.xml_negotiation import XmlNegotiationMiddleware
 
 API_PREFIX = "/api/v1"
 
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(health.router)
     app.include_router(api_router())
     _mount_docs(app)
+    # the last added runs first: request context → idempotency → XML negotiation → routes
+    app.add_middleware(XmlNegotiationMiddleware)
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, settings=settings, rate_limiter=rate_limiter)
     return app
 

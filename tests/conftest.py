@@ -48,7 +48,9 @@ async def _ensure_pg_database() -> None:
     admin = make_engine(f"{base}/postgres")
     async with admin.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        found = await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        found = await conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        )
         if found.first() is None:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()
@@ -64,7 +66,9 @@ async def _fresh_postgres() -> AsyncEngine:
 
 
 @pytest.fixture(scope="session")
-async def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
+async def engine(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
     if backend == "postgres":
         eng = await _fresh_postgres()
     else:
@@ -122,8 +126,11 @@ class Org:
         return f"{role}@{self.slug}.example.com"
 
 
-async def make_org(db: Database, slug: str, roles: tuple[str, ...] = (
-        "owner", "admin", "supervisor", "agent", "read-only")) -> Org:
+async def make_org(
+    db: Database,
+    slug: str,
+    roles: tuple[str, ...] = ("owner", "admin", "supervisor", "agent", "read-only"),
+) -> Org:
     async with db.job(system=True) as session:
         tenant = await create_tenant(session, slug=slug, name=f"Org {slug}")
         org = Org(tenant.id, slug)
@@ -131,8 +138,12 @@ async def make_org(db: Database, slug: str, roles: tuple[str, ...] = (
         mark_system(session)
         for role in roles:
             user = await create_user(
-                session, email=org.email(role), display_name=f"{role} of {slug}",
-                password=PASSWORD, role_names=(role,), phone="13812345678",
+                session,
+                email=org.email(role),
+                display_name=f"{role} of {slug}",
+                password=PASSWORD,
+                role_names=(role,),
+                phone="13812345678",
             )
             org.users[role] = user.id
     return org

@@ -9,7 +9,9 @@ from relaydesk.config import load_settings
 from relaydesk.errors import ConfigError
 
 
-def test_embedded_default_needs_no_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_default_needs_no_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     s = load_settings()
     assert s.is_embedded

@@ -22,7 +22,9 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     await client.get("/api/v1/auth/me")
     await client.get("/no/such/page")
     body = (await client.get("/metrics")).text
-    assert 'relaydesk_http_requests_total{method="GET",route="/api/v1/auth/me",status="401"}' in body
+    assert (
+        'relaydesk_http_requests_total{method="GET",route="/api/v1/auth/me",status="401"}' in body
+    )
     assert 'route="<unmatched>"' in body
     assert "/no/such/page" not in body, "raw paths would explode label cardinality"
 
@@ -66,7 +68,10 @@ async def test_security_headers_present(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz")
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "script-src 'self'" in r.headers["content-security-policy"]
-    assert "unsafe-inline" not in r.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert (
+        "unsafe-inline"
+        not in r.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    )
 
 
 async def test_docs_page_is_served_without_a_cdn(client: httpx.AsyncClient) -> None:
@@ -95,22 +100,28 @@ async def test_incoming_request_id_is_kept(client: httpx.AsyncClient) -> None:
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: Settings) -> None:
     big = "x" * (settings.http.max_body_bytes + 10)
-    r = await client.post("/api/v1/auth/login", content=big,
-                          headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/v1/auth/login", content=big, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "payload_too_large"
 
 
 async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/auth/login", content=b'{"tenant": "a",',
-                          headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/v1/auth/login",
+        content=b'{"tenant": "a",',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "malformed_body"
 
 
 async def test_unknown_field_is_422_with_its_path(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/auth/login", json={"tenant": "a", "email": "a@b.c",
-                                                       "password": "x", "role": "owner"})
+    r = await client.post(
+        "/api/v1/auth/login",
+        json={"tenant": "a", "email": "a@b.c", "password": "x", "role": "owner"},
+    )
     assert r.status_code == 422
     locs = [d["loc"] for d in r.json()["error"]["details"]]
     assert ["body", "role"] in locs

@@ -93,9 +93,7 @@ async def record(
     actor = actor or Actor("anonymous")
     head = (
         await session.execute(
-            select(AuditChainHead)
-            .where(AuditChainHead.tenant_id == tenant_id)
-            .with_for_update()
+            select(AuditChainHead).where(AuditChainHead.tenant_id == tenant_id).with_for_update()
         )
     ).scalar_one_or_none()
     if head is None:
@@ -140,13 +138,17 @@ async def verify(session: AsyncSession, tenant_id: uuid.UUID, batch: int = 1000)
     prev_hash, expected_seq, last_seq = GENESIS, 1, 0
     while True:
         rows = (
-            await session.execute(
-                select(AuditEntry)
-                .where(AuditEntry.tenant_id == tenant_id, AuditEntry.seq > last_seq)
-                .order_by(AuditEntry.seq)
-                .limit(batch)
+            (
+                await session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.tenant_id == tenant_id, AuditEntry.seq > last_seq)
+                    .order_by(AuditEntry.seq)
+                    .limit(batch)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for row in rows:
@@ -165,6 +167,9 @@ async def verify(session: AsyncSession, tenant_id: uuid.UUID, batch: int = 1000)
     head = await session.get(AuditChainHead, tenant_id)
     if head is not None and (head.seq != last_seq or head.hash != prev_hash):
         result.problems.append(
-            {"seq": head.seq, "problem": f"chain head is at {head.seq} but the log ends at {last_seq}"}
+            {
+                "seq": head.seq,
+                "problem": f"chain head is at {head.seq} but the log ends at {last_seq}",
+            }
         )
     return result

@@ -39,7 +39,7 @@ async def login(body: LoginIn, request: Request, session: DbSession) -> TokenOut
 @router.post("/refresh", response_model=TokenOut, responses=error_responses(400, 401, 422, 429))
 async def refresh(body: RefreshIn, request: Request, session: DbSession) -> TokenOut:
     """Exchange a refresh token (used once) for a new access and refresh token."""
-    return _out(await _service(request, session).refresh(body.refresh_token))
+    return _out(await _service(request, session).refresh(body.refresh_token, client_ip_var.get()))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=COMMON_ERRORS)

@@ -48,7 +48,9 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     """Returns the row and the clear key, which is never stored or shown again."""
     if not name.strip():
-        raise ValidationFailed("name must not be empty", details=[{"loc": ["name"], "msg": "empty"}])
+        raise ValidationFailed(
+            "name must not be empty", details=[{"loc": ["name"], "msg": "empty"}]
+        )
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed(
             "expires_at must be in the future", details=[{"loc": ["expires_at"], "msg": "past"}]
@@ -57,16 +59,27 @@ async def create_api_key(
     new = security.new_api_key()
     row = await ApiKeyRepository(session).create(
         ApiKey(
-            tenant_id=tenant_id, name=name.strip(), prefix=new.prefix, key_hash=new.key_hash,
-            permissions=perms, created_by=granted_by.user_id if granted_by else None,
+            tenant_id=tenant_id,
+            name=name.strip(),
+            prefix=new.prefix,
+            key_hash=new.key_hash,
+            permissions=perms,
+            created_by=granted_by.user_id if granted_by else None,
             expires_at=expires_at,
         )
     )
     await audit.record(
-        session, tenant_id=tenant_id, action="apikey.created",
-        actor=granted_by.actor if granted_by else SYSTEM, target_type="api_key",
-        target_id=row.id, details={"name": row.name, "permissions": perms,
-                                   "prefix": security.API_KEY_PREFIX + new.prefix},
+        session,
+        tenant_id=tenant_id,
+        action="apikey.created",
+        actor=granted_by.actor if granted_by else SYSTEM,
+        target_type="api_key",
+        target_id=row.id,
+        details={
+            "name": row.name,
+            "permissions": perms,
+            "prefix": security.API_KEY_PREFIX + new.prefix,
+        },
     )
     return row, new.key
 
@@ -76,6 +89,10 @@ async def revoke_api_key(session: AsyncSession, key: ApiKey, by: Principal) -> N
         key.revoked_at = utcnow()
         await session.flush()
         await audit.record(
-            session, tenant_id=key.tenant_id, action="apikey.revoked", actor=by.actor,
-            target_type="api_key", target_id=key.id,
+            session,
+            tenant_id=key.tenant_id,
+            action="apikey.revoked",
+            actor=by.actor,
+            target_type="api_key",
+            target_id=key.id,
         )

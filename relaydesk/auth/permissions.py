@@ -66,9 +66,16 @@ def builtin_roles() -> dict[str, tuple[str, list[str]]]:
             "Leads agents: conversations, customers, audit, reveal on demand",
             sorted(
                 {
-                    "users.read", "teams.read", "roles.read", "audit.read",
-                    "customers.read", "customers.write", "customers.pii.reveal",
-                    "conversations.read", "conversations.write", "connectors.read",
+                    "users.read",
+                    "teams.read",
+                    "roles.read",
+                    "audit.read",
+                    "customers.read",
+                    "customers.write",
+                    "customers.pii.reveal",
+                    "conversations.read",
+                    "conversations.write",
+                    "connectors.read",
                 }
             ),
         ),
@@ -76,11 +83,18 @@ def builtin_roles() -> dict[str, tuple[str, list[str]]]:
             "Answers customers; personal data masked",
             sorted(
                 {
-                    "users.read", "teams.read", "customers.read", "customers.write",
-                    "conversations.read", "conversations.write", "connectors.read",
+                    "users.read",
+                    "teams.read",
+                    "customers.read",
+                    "customers.write",
+                    "conversations.read",
+                    "conversations.write",
+                    "connectors.read",
                 }
             ),
         ),
-        "read-only": ("Reads everything except personal data and the audit log",
-                      [p for p in reads if p != "audit.read"]),
+        "read-only": (
+            "Reads everything except personal data and the audit log",
+            [p for p in reads if p != "audit.read"],
+        ),
     }

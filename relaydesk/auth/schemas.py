@@ -20,7 +20,7 @@ class RefreshIn(RequestModel):
 
 class TokenOut(ResponseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_token: str
     session_expires_at: dt.datetime = Field(description="Absolute end of this sign-in")

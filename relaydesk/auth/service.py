@@ -6,7 +6,8 @@ import asyncio
 import datetime as dt
 import ipaddress
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -17,10 +18,10 @@ from relaydesk.audit.service import Actor
 from relaydesk.auth import security
 from relaydesk.auth.models import ApiKey, AuthSession, Role, User
 from relaydesk.auth.principal import Principal
-from relaydesk.auth.repository import ApiKeyRepository, SessionRepository, UserRepository
+from relaydesk.auth.repository import SessionRepository, UserRepository
 from relaydesk.config import Settings
 from relaydesk.errors import Forbidden, LoginFailed, Unauthorized
-from relaydesk.kit.db import Database, scope_session, unscoped, utcnow
+from relaydesk.kit.db import WRITE_INTENT, Database, scope_session, unscoped, utcnow
 from relaydesk.tenancy.models import Tenant
 
 #: bookkeeping writes (last seen, last used) happen at most this often per session or key
@@ -101,7 +102,10 @@ class AuthService:
         now = utcnow()
         if not ip_allowed(tenant.ip_allowlist, ip):
             await audit.record(
-                self.session, tenant_id=tenant.id, action="auth.login", outcome="denied",
+                self.session,
+                tenant_id=tenant.id,
+                action="auth.login",
+                outcome="denied",
                 actor=Actor("user", str(user.id) if user else None, label),
                 details={"reason": "ip_not_allowed"},
             )
@@ -109,8 +113,12 @@ class AuthService:
         if user is not None and user.locked_until is not None and user.locked_until > now:
             seconds = int((user.locked_until - now).total_seconds()) + 1
             await audit.record(
-                self.session, tenant_id=tenant.id, action="auth.login", outcome="denied",
-                actor=Actor("user", str(user.id), label), details={"reason": "locked"},
+                self.session,
+                tenant_id=tenant.id,
+                action="auth.login",
+                outcome="denied",
+                actor=Actor("user", str(user.id), label),
+                details={"reason": "locked"},
             )
             raise AccountLocked(
                 f"Account locked after repeated failures; try again in {seconds} s",
@@ -128,8 +136,12 @@ class AuthService:
                     user.failed_logins = 0
                     details["locked"] = True
             await audit.record(
-                self.session, tenant_id=tenant.id, action="auth.login", outcome="failure",
-                actor=Actor("user", str(user.id) if user else None, label), details=details,
+                self.session,
+                tenant_id=tenant.id,
+                action="auth.login",
+                outcome="failure",
+                actor=Actor("user", str(user.id) if user else None, label),
+                details=details,
             )
             raise LoginFailed()
         user.failed_logins = 0
@@ -149,8 +161,11 @@ class AuthService:
         )
         await SessionRepository(self.session).create(auth_session)
         await audit.record(
-            self.session, tenant_id=tenant.id, action="auth.login",
-            actor=Actor("user", str(user.id), label), target_type="session",
+            self.session,
+            tenant_id=tenant.id,
+            action="auth.login",
+            actor=Actor("user", str(user.id), label),
+            target_type="session",
             target_id=auth_session.id,
         )
         return self._pair(user, auth_session, refresh)
@@ -161,8 +176,11 @@ class AuthService:
             max(1, int((auth_session.expires_at - utcnow()).total_seconds())),
         )
         token, expires = security.issue_access_token(
-            self.secret, user_id=user.id, tenant_id=user.tenant_id,
-            session_id=auth_session.id, ttl=ttl,
+            self.secret,
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            session_id=auth_session.id,
+            ttl=ttl,
         )
         return TokenPair(token, expires, refresh, auth_session.expires_at, user)
 
@@ -174,7 +192,7 @@ class AuthService:
         if now - auth_session.last_seen_at > dt.timedelta(seconds=self.sec.idle_timeout_seconds):
             raise SessionExpired("Signed out after inactivity; sign in again")
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    async def refresh(self, refresh_token: str, ip: str | None = None) -> TokenPair:
         """Rotate the refresh token: each one works once."""
         digest = security.sha256_hex(refresh_token)
         with unscoped(self.session):
@@ -185,6 +203,11 @@ class AuthService:
         scope_session(self.session, auth_session.tenant_id)
         now = utcnow()
         self._check_alive(auth_session, now)
+        tenant = await self.session.get(Tenant, auth_session.tenant_id)
+        if tenant is None or not tenant.is_active:
+            raise SessionExpired("This organisation is no longer active")
+        if not ip_allowed(tenant.ip_allowlist, ip):
+            raise IpNotAllowed()
         user = await UserRepository(self.session).get(auth_session.user_id)
         if user is None or not user.is_active:
             raise SessionExpired("This account is no longer active")
@@ -203,8 +226,12 @@ class AuthService:
             .values(revoked_at=utcnow())
         )
         await audit.record(
-            self.session, tenant_id=principal.tenant_id, action="auth.logout",
-            actor=principal.actor, target_type="session", target_id=principal.session_id,
+            self.session,
+            tenant_id=principal.tenant_id,
+            action="auth.logout",
+            actor=principal.actor,
+            target_type="session",
+            target_id=principal.session_id,
         )
 
 
@@ -242,9 +269,14 @@ class Authenticator:
         if now - auth_session.last_seen_at > TOUCH_INTERVAL:
             await self._touch(AuthSession, auth_session.id, tenant.id, last_seen_at=now)
         return Principal(
-            kind="user", id=user.id, tenant_id=tenant.id, tenant_slug=tenant.slug,
-            label=user.email, permissions=permissions_of(roles),
-            department_ids=department_scope(user, roles), user_id=user.id,
+            kind="user",
+            id=user.id,
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
+            label=user.email,
+            permissions=permissions_of(roles),
+            department_ids=department_scope(user, roles),
+            user_id=user.id,
             session_id=auth_session.id,
         )
 
@@ -270,35 +302,58 @@ class Authenticator:
             raise invalid
         scope_session(self.session, tenant.id)
         principal = Principal(
-            kind="api_key", id=api_key.id, tenant_id=tenant.id, tenant_slug=tenant.slug,
+            kind="api_key",
+            id=api_key.id,
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
             label=f"{api_key.name} ({security.API_KEY_PREFIX}{api_key.prefix})",
             permissions=frozenset(api_key.permissions),
         )
         if not ip_allowed(tenant.ip_allowlist, ip):
-            async with self.db.job(tenant.id) as job:
+            async with self._side_tx(tenant.id) as job:
                 await audit.record(
-                    job, tenant_id=tenant.id, action="apikey.used", outcome="denied",
-                    actor=principal.actor, details={"reason": "ip_not_allowed"},
+                    job,
+                    tenant_id=tenant.id,
+                    action="apikey.used",
+                    outcome="denied",
+                    actor=principal.actor,
+                    details={"reason": "ip_not_allowed"},
                 )
             raise IpNotAllowed()
         recorded = False
         if api_key.last_used_at is None or now - api_key.last_used_at > TOUCH_INTERVAL:
-            async with self.db.job(tenant.id) as job:
+            async with self._side_tx(tenant.id) as job:
                 await job.execute(
                     update(ApiKey)
                     .where(ApiKey.id == api_key.id)
                     .values(last_used_at=now, last_used_ip=ip)
                 )
                 await audit.record(
-                    job, tenant_id=tenant.id, action="apikey.used", actor=principal.actor,
-                    target_type="api_key", target_id=api_key.id,
+                    job,
+                    tenant_id=tenant.id,
+                    action="apikey.used",
+                    actor=principal.actor,
+                    target_type="api_key",
+                    target_id=api_key.id,
                 )
             recorded = True
         return principal, recorded
+
+    @asynccontextmanager
+    async def _side_tx(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """Bookkeeping in its own short transaction; on SQLite a writing request already
+        holds the only write lock, so the request's unit of work carries it there."""
+        if self.db.dialect == "sqlite" and self.session.in_transaction():
+            conn = (await self.session.connection()).sync_connection
+            if conn is not None and conn.get_execution_options().get(WRITE_INTENT, False):
+                yield self.session
+                return
+        async with self.db.job(tenant_id) as job:
+            yield job
 
     async def _touch(
         self, model: type[AuthSession], id_: uuid.UUID, tenant_id: uuid.UUID, **values: object
     ) -> None:
         """Bookkeeping in its own short transaction, so reads never turn into writes."""
-        async with self.db.job(tenant_id) as job:
+        async with self._side_tx(tenant_id) as job:
             await job.execute(update(model).where(model.id == id_).values(**values))

@@ -60,7 +60,7 @@ def users_create(
         help="Password (prompted when omitted)",
     ),
     name: str = typer.Option("", help="Display name"),
-    role: list[str] = typer.Option(["agent"], "--role", "-r", help="Role name; repeatable"),  # noqa: B006
+    role: list[str] = typer.Option(["agent"], "--role", "-r", help="Role name; repeatable"),
 ) -> None:
     """Create a user in an organisation."""
 
@@ -81,7 +81,7 @@ def users_create(
 def apikeys_create(
     tenant: str = typer.Option(..., "--tenant", "-t", help="Organisation slug"),
     name: str = typer.Option(..., help="What the key is for"),
-    permission: list[str] = typer.Option(  # noqa: B006
+    permission: list[str] = typer.Option(
         [], "--permission", "-p", help="Permission granted to the key; repeatable"
     ),
     expires_in_days: int | None = typer.Option(None, min=1, help="Expire after N days"),

@@ -37,8 +37,9 @@ async def prepare_database(settings: Settings) -> None:
                 ).scalar_one_or_none()
         except Exception as exc:
             if "alembic_version" not in str(exc):
+                name = exc.__class__.__name__
                 raise ConfigError(
-                    f"cannot reach the database of RELAYDESK_DATABASE__URL: {exc.__class__.__name__}"
+                    f"cannot reach the database of RELAYDESK_DATABASE__URL: {name}"
                 ) from None
             current = None
         if current != head:
@@ -56,8 +57,11 @@ def serve_app(host: str, port: int, banner: list[str] | None = None) -> None:
     from relaydesk.app import create_app
 
     application = create_app(settings)
-    console.print(f"Relaydesk on [bold]http://{host}:{port}/[/]  "
-                  f"(API docs: http://{host}:{port}/api/v1/docs)", soft_wrap=True)
+    console.print(
+        f"Relaydesk on [bold]http://{host}:{port}/[/]  "
+        f"(API docs: http://{host}:{port}/api/v1/docs)",
+        soft_wrap=True,
+    )
     for line in banner or []:
         console.print(line, highlight=False)
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)

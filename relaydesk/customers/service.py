@@ -71,9 +71,7 @@ class CustomerService:
         for name, value in changes.items():
             setattr(customer, name, value)
         if changes:
-            await self.session.flush()
-            # server-side onupdate values are expired by the flush; load them now, not lazily
-            await self.session.refresh(customer, ["updated_at"])
+            await self.session.flush()  # sets updated_at (a client-side onupdate) too
         return customer
 
     async def delete(self, customer_id: uuid.UUID) -> None:

@@ -91,7 +91,7 @@ class TenantScoped:
     """Rows that belong to one tenant; filtered by the session's tenant automatically."""
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
         from sqlalchemy import ForeignKey
 
         return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -101,7 +101,7 @@ class DepartmentScoped:
     """Rows that belong to a department; hidden from department-scoped principals elsewhere."""
 
     @declared_attr
-    def department_id(cls) -> Mapped[uuid.UUID | None]:  # noqa: N805
+    def department_id(cls) -> Mapped[uuid.UUID | None]:
         from sqlalchemy import ForeignKey
 
         return mapped_column(

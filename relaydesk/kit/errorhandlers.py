@@ -61,7 +61,7 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
                          details)
     first = details[0] if details else {"loc": [], "msg": "invalid"}
     path = ".".join(str(p) for p in first["loc"])
-    message = f"{path}: {first['msg']}" if path else first["msg"]
+    message = f"{path}: {first['msg']}" if path else str(first["msg"])
     if len(details) > 1:
         message += f" (and {len(details) - 1} more)"
     return _response(422, "validation_error", message, details)

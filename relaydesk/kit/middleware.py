@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relaydesk.config import Settings
@@ -37,6 +38,13 @@ DOCS_CSP = (
     b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     b"img-src 'self' data:; frame-ancestors 'none'"
 )
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the app reads the body; an HTTPException so FastAPI lets it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body is larger than the limit of {limit} bytes")
 
 
 def route_template(scope: Scope) -> str:
@@ -72,7 +80,8 @@ class RequestContextMiddleware:
 
     def _client_ip(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
         if self.settings.http.trust_forwarded_for and b"x-forwarded-for" in headers:
-            return headers[b"x-forwarded-for"].decode("latin-1").split(",")[0].strip() or None
+            # the right-most entry is the one our proxy appended; the rest is client-written
+            return headers[b"x-forwarded-for"].decode("latin-1").split(",")[-1].strip() or None
         client = scope.get("client")
         return client[0] if client else None
 
@@ -114,11 +123,25 @@ class RequestContextMiddleware:
                 status_holder["status"] = 413
                 await self._refuse(send, self._too_large(), request_id)
                 return
-            await self.app(scope, self._limited(receive), self._wrap_send(send, request_id,
-                                                                            status_holder, path))
-        except PayloadTooLarge as exc:
+            await self.app(
+                scope,
+                self._limited(receive),
+                self._wrap_send(send, request_id, status_holder, path),
+            )
+        except (PayloadTooLarge, BodyTooLarge):
             status_holder["status"] = 413
-            await self._refuse(send, exc, request_id)
+            await self._refuse(send, self._too_large(), request_id)
+        except Exception:
+            if not status_holder.get("started"):
+                status_holder["status"] = 500
+                await self._refuse(
+                    send,
+                    AppError(
+                        "Something went wrong on our side; quote the request id when reporting it"
+                    ),
+                    request_id,
+                )
+            raise  # the server logs it; the client already has its answer
         finally:
             elapsed = time.perf_counter() - started
             template = route_template(scope)
@@ -127,8 +150,12 @@ class RequestContextMiddleware:
             HTTP_LATENCY.labels(method, template).observe(elapsed)
             if not path.startswith(("/healthz", "/metrics")):
                 _log.info(
-                    "request", method=method, path=path, status=status_holder["status"],
-                    duration_ms=round(elapsed * 1000, 2), client_ip=ip,
+                    "request",
+                    method=method,
+                    path=path,
+                    status=status_holder["status"],
+                    duration_ms=round(elapsed * 1000, 2),
+                    client_ip=ip,
                 )
             request_id_var.reset(rid_token)
             client_ip_var.reset(ip_token)
@@ -148,7 +175,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise self._too_large()
+                    raise BodyTooLarge(self.max_body)
             return message
 
         return wrapped
@@ -160,6 +187,7 @@ class RequestContextMiddleware:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 holder["status"] = message["status"]
+                holder["started"] = True
                 extra = [(b"x-request-id", request_id.encode())]
                 for name, value in SECURITY_HEADERS:
                     if name == b"content-security-policy" and csp_docs:

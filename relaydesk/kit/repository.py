@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,12 +36,11 @@ class Repository(Generic[M]):
             raise RuntimeError("repository used without a tenant in scope")
         return tenant_id  # type: ignore[no-any-return]
 
-    def select(self) -> Select[tuple[M]]:
+    def select(self) -> Select[Any]:
         return select(self.model)
 
     async def get(self, id_: uuid.UUID) -> M | None:
-        result = await self.session.execute(self.select().where(self.model.id == id_))  # type: ignore[attr-defined]
-        return result.scalar_one_or_none()
+        return await self.one_or_none(self.select().where(self.model.id == id_))  # type: ignore[attr-defined]
 
     async def get_or_404(self, id_: uuid.UUID) -> M:
         obj = await self.get(id_)
@@ -49,11 +48,11 @@ class Repository(Generic[M]):
             raise NotFound(f"{self.noun} {id_} not found")
         return obj
 
-    async def one_or_none(self, stmt: Select[tuple[M]]) -> M | None:
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    async def one_or_none(self, stmt: Select[Any]) -> M | None:
+        return cast("M | None", (await self.session.execute(stmt)).scalar_one_or_none())
 
-    async def all(self, stmt: Select[tuple[M]]) -> Sequence[M]:
-        return (await self.session.execute(stmt)).scalars().all()
+    async def all(self, stmt: Select[Any]) -> Sequence[M]:
+        return cast("Sequence[M]", (await self.session.execute(stmt)).scalars().all())
 
     async def count(self, stmt: Select[Any] | None = None) -> int:
         base = stmt if stmt is not None else self.select()
@@ -76,7 +75,7 @@ class Repository(Generic[M]):
         await self.session.flush()
 
     async def page(
-        self, stmt: Select[tuple[M]], params: PageParams
+        self, stmt: Select[Any], params: PageParams
     ) -> tuple[Sequence[M], str | None]:
         """Newest first, keyed on the time-ordered id."""
         id_col = self.model.id  # type: ignore[attr-defined]

@@ -26,7 +26,8 @@ def check_slug(slug: str) -> str:
     slug = slug.strip().lower()
     if not SLUG_RE.match(slug):
         raise ValidationFailed(
-            "slug must be 1-63 lowercase letters, digits or dashes, not starting or ending with a dash",
+            "slug must be 1-63 lowercase letters, digits or dashes, "
+            "not starting or ending with a dash",
             details=[{"loc": ["slug"], "msg": "invalid slug"}],
         )
     return slug
@@ -59,8 +60,13 @@ async def create_tenant(
             Role(name=role_name, description=description, builtin=True, permissions=permissions)
         )
     await audit.record(
-        session, tenant_id=tenant.id, action="tenant.created", actor=actor,
-        target_type="tenant", target_id=tenant.id, details={"slug": slug},
+        session,
+        tenant_id=tenant.id,
+        action="tenant.created",
+        actor=actor,
+        target_type="tenant",
+        target_id=tenant.id,
+        details={"slug": slug},
     )
     return tenant
 
@@ -98,13 +104,21 @@ async def create_user(
         roles.append(role)
     user = await users.create(
         User(
-            email=email, display_name=display_name.strip() or email, phone=phone,
-            password_hash=security.hash_password(password), department_id=department_id,
+            email=email,
+            display_name=display_name.strip() or email,
+            phone=phone,
+            password_hash=security.hash_password(password),
+            department_id=department_id,
         )
     )
     await users.set_roles(user, roles)
     await audit.record(
-        session, tenant_id=user.tenant_id, action="user.created", actor=actor,
-        target_type="user", target_id=user.id, details={"roles": list(role_names)},
+        session,
+        tenant_id=user.tenant_id,
+        action="user.created",
+        actor=actor,
+        target_type="user",
+        target_id=user.id,
+        details={"roles": list(role_names)},
     )
     return user

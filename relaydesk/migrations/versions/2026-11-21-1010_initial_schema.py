@@ -1,13 +1,14 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 10:10:36.158198
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 import relaydesk.kit.db
 
 revision: str = '0001'
