@@ -9,7 +9,7 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from relaydesk import __version__, health
@@ -85,11 +85,23 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(health.router)
     app.include_router(api_router())
     _mount_docs(app)
+    _mount_web(app)
     # the last added runs first: request context → idempotency → XML negotiation → routes
     app.add_middleware(XmlNegotiationMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, settings=settings, rate_limiter=rate_limiter)
     return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """The built workbench when present (``make web``), else the root points at the API docs."""
+    from relaydesk.web import mount
+
+    if not mount(app):
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse(f"{API_PREFIX}/docs")
 
 
 def _mount_docs(app: FastAPI) -> None:
