@@ -16,14 +16,15 @@ def mount_spa(app: FastAPI, dist: Path) -> None:
     if assets.is_dir():
         app.mount("/assets", StaticFiles(directory=assets), name="web-assets")
     index = dist / "index.html"
+    root = dist.resolve()
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def spa(path: str, request: Request) -> Response:
+    def spa(path: str, request: Request) -> Response:  # sync: file checks run in a thread
         if request.url.path.startswith(RESERVED):
             from relaydesk.errors import NotFound
 
             raise NotFound()
         candidate = (dist / path).resolve()
-        if path and candidate.is_file() and dist.resolve() in candidate.parents:
+        if path and candidate.is_file() and root in candidate.parents:
             return FileResponse(candidate)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
