@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 
 from relaydesk.auth.models import User
 from relaydesk.auth.repository import UserRepository
@@ -37,6 +38,13 @@ class DepartmentRepository(Repository[Department]):
     model = Department
     noun = "department"
 
+    def filtered(self, parent_id: uuid.UUID | None = None) -> Select[Any]:
+        """All departments, or only the direct children of ``parent_id``."""
+        stmt = self.select()
+        if parent_id is not None:
+            stmt = stmt.where(Department.parent_id == parent_id)
+        return stmt
+
     async def by_name(self, name: str) -> Department | None:
         return await self.one_or_none(self.select().where(Department.name == name))
 
@@ -60,6 +68,13 @@ class DepartmentRepository(Repository[Department]):
 class TeamRepository(Repository[Team]):
     model = Team
     noun = "team"
+
+    def filtered(self, department_id: uuid.UUID | None = None) -> Select[Any]:
+        """All teams, or only those of ``department_id``."""
+        stmt = self.select()
+        if department_id is not None:
+            stmt = stmt.where(Team.department_id == department_id)
+        return stmt
 
     async def by_name(self, name: str) -> Team | None:
         return await self.one_or_none(self.select().where(Team.name == name))
