@@ -71,6 +71,21 @@ class SecuritySettings(BaseModel):
     lockout_threshold: int = Field(default=5, ge=1, le=100)
     lockout_seconds: int = Field(default=900, ge=1)
     password_min_length: int = Field(default=10, ge=8, le=128)
+    encryption_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="AES-256-GCM keys for config at rest: base64 of 32 random bytes each, newest "
+        "first (the first encrypts, all decrypt). Default: one derived from the secret key "
+        "(HKDF-SHA256), which stays readable after keys are added.",
+    )
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        from relaydesk.kit.crypto import parse_key
+
+        for i, key in enumerate(value):
+            parse_key(key.get_secret_value(), name=f"encryption_keys[{i}]")
+        return value
 
 
 class HttpSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""The integration hub: connector specs, runtime, auth, resilience and callbacks."""
