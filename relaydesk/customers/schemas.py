@@ -74,9 +74,7 @@ def id_number_check_char(first17: str) -> str:
 def normalise_id_number(value: str) -> str:
     """A mainland resident ID number: 18 characters, valid birth date and checksum."""
     v = value.upper()
-    if len(v) != 18 or not v[:17].isdigit() or not (v[17].isdigit() or v[17] == "X"):
-        raise ValueError("must be 18 characters: 17 digits and a digit or X")
-    if not v.isascii():
+    if len(v) != 18 or not v.isascii() or not v[:17].isdigit() or v[17] not in "0123456789X":
         raise ValueError("must be 18 characters: 17 digits and a digit or X")
     try:
         dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
