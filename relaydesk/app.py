@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from relaydesk import __version__, health
+from relaydesk.auth.cache import PrincipalCache
+from relaydesk.auth.cache import register as register_cache
 from relaydesk.config import Settings, get_settings
 from relaydesk.kit import errorhandlers
 from relaydesk.kit.db import Database
@@ -80,6 +82,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
     app.state.rate_limiter = rate_limiter
+    app.state.principal_cache = register_cache(
+        PrincipalCache(ttl=settings.security.principal_cache_seconds)
+    )
     app.state.redis = None
     errorhandlers.install(app)
     app.include_router(health.router)

@@ -71,6 +71,11 @@ class SecuritySettings(BaseModel):
     lockout_threshold: int = Field(default=5, ge=1, le=100)
     lockout_seconds: int = Field(default=900, ge=1)
     password_min_length: int = Field(default=10, ge=8, le=128)
+    principal_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60,
+        description="How long a resolved credential is reused within one process; a change "
+        "of rights or a logout clears it at once in that process, within this time elsewhere.",
+    )
     encryption_keys: list[SecretStr] = Field(
         default_factory=list,
         description="AES-256-GCM keys for config at rest: base64 of 32 random bytes each, newest "

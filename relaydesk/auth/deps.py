@@ -13,9 +13,10 @@ import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from relaydesk.auth.cache import PrincipalCache
 from relaydesk.auth.principal import Principal
 from relaydesk.auth.security import API_KEY_PREFIX
-from relaydesk.auth.service import Authenticator
+from relaydesk.auth.service import Authenticator, IpNotAllowed, ip_allowed
 from relaydesk.errors import Forbidden, TooManyRequests, Unauthorized
 from relaydesk.kit.context import client_ip_var
 from relaydesk.kit.db import DbSession, scope_session
@@ -39,15 +40,25 @@ async def current_principal(
     if not token:
         raise Unauthorized()
     ip = client_ip_var.get()
-    authn = Authenticator(session, state.db, state.settings, state.secret)
-    if token.startswith(API_KEY_PREFIX):
-        principal, _ = await authn.from_api_key(token, ip)
+    cache: PrincipalCache = state.principal_cache
+    key = cache.key(token)
+    hit = cache.get(key)
+    if hit is not None:
+        if not ip_allowed(hit.ip_allowlist, ip):
+            raise IpNotAllowed()
+        principal = hit.principal
+    else:
+        authn = Authenticator(session, state.db, state.settings, state.secret)
+        if token.startswith(API_KEY_PREFIX):
+            principal, allowlist, valid_for = await authn.from_api_key(token, ip)
+        else:
+            principal, allowlist, valid_for = await authn.from_access_token(token, ip)
+        cache.put(key, principal, allowlist, valid_for)
+    if principal.kind == "api_key":
         limit = state.settings.http.rate_limit_api_key_per_minute
         decision = await guarded_hit(state.rate_limiter, f"key:{principal.id}", limit)
         if not decision.allowed:
             raise TooManyRequests(decision.retry_after, "Rate limit of this API key exceeded")
-    else:
-        principal = await authn.from_access_token(token, ip)
     scope_session(session, principal.tenant_id, principal.department_ids)
     structlog.contextvars.bind_contextvars(
         tenant=principal.tenant_slug, principal=f"{principal.kind}:{principal.id}"

@@ -244,7 +244,10 @@ class Authenticator:
         self.settings = settings
         self.secret = secret
 
-    async def from_access_token(self, token: str, ip: str | None) -> Principal:
+    async def from_access_token(
+        self, token: str, ip: str | None
+    ) -> tuple[Principal, list[str], float]:
+        """The principal, the tenant's allow-list, and for how long this may be cached."""
         claims = security.decode_access_token(self.secret, token)
         if claims is None:
             raise Unauthorized("Access token is invalid or expired", code="invalid_token")
@@ -268,7 +271,7 @@ class Authenticator:
         roles = await UserRepository(self.session).roles_of(user.id)
         if now - auth_session.last_seen_at > TOUCH_INTERVAL:
             await self._touch(AuthSession, auth_session.id, tenant.id, last_seen_at=now)
-        return Principal(
+        principal = Principal(
             kind="user",
             id=user.id,
             tenant_id=tenant.id,
@@ -279,9 +282,11 @@ class Authenticator:
             user_id=user.id,
             session_id=auth_session.id,
         )
+        valid_for = min(claims.expires_at, auth_session.expires_at) - now
+        return principal, list(tenant.ip_allowlist), valid_for.total_seconds()
 
-    async def from_api_key(self, key: str, ip: str | None) -> tuple[Principal, bool]:
-        """The key's principal, and whether this use was recorded (throttled)."""
+    async def from_api_key(self, key: str, ip: str | None) -> tuple[Principal, list[str], float]:
+        """The key's principal, the tenant's allow-list, and for how long it may be cached."""
         prefix = security.split_api_key(key)
         invalid = Unauthorized("API key is invalid, expired or revoked", code="invalid_api_key")
         if prefix is None:
@@ -320,7 +325,6 @@ class Authenticator:
                     details={"reason": "ip_not_allowed"},
                 )
             raise IpNotAllowed()
-        recorded = False
         if api_key.last_used_at is None or now - api_key.last_used_at > TOUCH_INTERVAL:
             async with self._side_tx(tenant.id) as job:
                 await job.execute(
@@ -336,8 +340,8 @@ class Authenticator:
                     target_type="api_key",
                     target_id=api_key.id,
                 )
-            recorded = True
-        return principal, recorded
+        valid_for = (api_key.expires_at - now).total_seconds() if api_key.expires_at else 3600.0
+        return principal, list(tenant.ip_allowlist), valid_for
 
     @asynccontextmanager
     async def _side_tx(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:

@@ -7,7 +7,8 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relaydesk.errors import AppError
@@ -67,8 +68,14 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     return _response(422, "validation_error", message, details)
 
 
-async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        from relaydesk.web.spa import spa_fallback
+
+        page = await run_in_threadpool(spa_fallback, request)
+        if page is not None:
+            return page
     code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return _response(exc.status_code, code, message, None, dict(exc.headers or {}))

@@ -272,6 +272,8 @@ def configure_logging(
         for existing in list(routed.handlers):
             routed.removeHandler(existing)
         routed.propagate = True
+        if name.startswith("uvicorn"):
+            routed.setLevel(logging.NOTSET)  # uvicorn.Config(log_level=...) set it per logger
 
     structlog.configure(
         processors=structlog_chain,
