@@ -10,7 +10,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install services test lint bench demo web clean
+.PHONY: help venv install services test lint bench demo web browser-deps screenshots api-snapshot clean
 
 help: ## List the targets
 	@echo "Relaydesk make targets:"
@@ -34,8 +34,9 @@ $(STAMP): pyproject.toml | $(VPY)
 services: install ## Start PostgreSQL, Redis and MariaDB if installed but stopped
 	@bash scripts/services.sh
 
-test: install services ## Run the test suite (PYTEST_ARGS='-k foo -x' to pass options)
+test: install services web browser-deps ## Run every test: pytest (browser E2E included), then Vitest
 	$(VPY) -m pytest $(PYTEST_ARGS)
+	cd $(FRONTEND) && $(NPM) test
 
 lint: install ## ruff on relaydesk, tests and bench; mypy --strict on relaydesk
 	$(VENV)/bin/ruff check $(wildcard relaydesk tests bench)
@@ -49,15 +50,50 @@ bench: install services ## Run every bench/*.py (each prints its own figures)
 		$(VPY) "$$script"; \
 	done
 
-# Hook for the web UI build: it will build frontend/ with npm (npm ci && npm run build) once
-# the front end exists. A no-op until then; `demo` already depends on it.
-web: ## Build the web UI (no-op for now)
-	@:
+# --- web UI (frontend/ -> relaydesk/web/dist; see docs/web.md) -----------------------------
+FRONTEND := frontend
+WEB_DIST := relaydesk/web/dist
+NPM ?= npm
+# npm ci wipes node_modules, so this stamp inside it also records "installed from this lock"
+WEB_DEPS := $(FRONTEND)/node_modules/.relaydesk-installed
+WEB_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/null) \
+	$(wildcard $(FRONTEND)/index.html $(FRONTEND)/package.json $(FRONTEND)/vite.config.ts \
+	           $(FRONTEND)/tsconfig.json $(FRONTEND)/tsconfig.app.json)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(WEB_DEPS): $(FRONTEND)/package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 \
+		|| { echo "npm is missing: install Node.js >= 20.19 to build the web UI" >&2; exit 1; }
+	cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+$(WEB_DIST)/index.html: $(WEB_DEPS) $(WEB_SOURCES)
+	cd $(FRONTEND) && $(NPM) run build
+	@touch $@
+
+web: $(WEB_DIST)/index.html ## Build the web UI (npm ci / npm run build only when stale)
+
+browser-deps: ## Install Debian's Chromium (and a CJK font) for the browser tests, if missing
+	@if ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get install -y chromium fonts-wqy-microhei \
+			|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-wqy-microhei; }; \
+	elif ! fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk'; then \
+		$(SUDO) apt-get install -y fonts-wqy-microhei \
+			|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y fonts-wqy-microhei; }; \
+	fi
+
+screenshots: install web browser-deps ## Refresh docs/screenshots/*.png from the browser suite
+	RELAYDESK_SCREENSHOTS=1 $(VPY) -m pytest tests/web/test_e2e.py -q -p no:cacheprovider
+
+api-snapshot: install $(WEB_DEPS) ## Regenerate frontend/src/api/openapi.json and schema.d.ts
+	cd $(FRONTEND) && $(NPM) run api:generate
 
 demo: install web ## Migrate, seed and serve a demo instance (prints URLs and logins)
 	$(VENV)/bin/relaydesk demo
 
 clean: ## Remove var/ and caches (keeps .venv)
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage build dist
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage build dist \
+		$(WEB_DIST)
 	find . \( -path ./.venv -o -path ./.git -o -path ./frontend/node_modules \) -prune \
 		-o -type d -name __pycache__ -exec rm -rf {} +

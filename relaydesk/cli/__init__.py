@@ -27,7 +27,7 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from relaydesk.cli import admin, audit, connectors, db, serve
+    from relaydesk.cli import admin, audit, connectors, db, openapi, serve
 
     app.add_typer(db.app, name="db")
     app.add_typer(admin.tenants, name="tenants")
@@ -36,6 +36,7 @@ def _register() -> None:
     app.add_typer(audit.app, name="audit")
     app.add_typer(connectors.app, name="connectors")
     serve.register(app)
+    openapi.register(app)
 
 
 def _error(message: str) -> None:

@@ -1,0 +1,127 @@
+// English UI strings. zh-CN.ts has exactly the same keys (a unit test checks it).
+// vue-i18n syntax: {name} interpolates; a literal at-sign or pipe needs {'@'} / {'|'}.
+const en = {
+  app: { name: 'Relaydesk', tagline: 'Omnichannel customer service' },
+  lang: { label: 'Language', zh: '简体中文', en: 'English' },
+  common: {
+    save: 'Save', cancel: 'Cancel', create: 'Create', edit: 'Edit', delete: 'Delete',
+    close: 'Close', search: 'Search', reset: 'Reset', loadMore: 'Load more',
+    loading: 'Loading…', noData: 'Nothing here yet', actions: 'Actions', yes: 'Yes', no: 'No',
+    copy: 'Copy', copied: 'Copied to the clipboard', copyFailed: 'Could not copy; select the text and copy it',
+    refresh: 'Refresh', all: 'All', requestId: 'Request id: {id}', saved: 'Saved',
+    deleted: 'Deleted', createdAt: 'Created', updatedAt: 'Updated', name: 'Name',
+    description: 'Description', status: 'Status', add: 'Add', remove: 'Remove',
+    details: 'Details', none: '(none)', never: 'Never', confirmTitle: 'Please confirm',
+    end: 'No more entries', count: '{n} shown',
+  },
+  menu: {
+    home: 'Workbench', customers: 'Customers', admin: 'Administration', users: 'Users',
+    roles: 'Roles & permissions', org: 'Departments & teams', apiKeys: 'API keys',
+    settings: 'Organisation settings', audit: 'Audit log',
+  },
+  layout: {
+    logout: 'Sign out', organisation: 'Organisation', collapse: 'Collapse menu',
+    expand: 'Expand menu', profile: 'Signed in as {name}',
+  },
+  login: {
+    title: 'Sign in to Relaydesk', subtitle: 'Customer service that works with the systems you already run',
+    tenant: 'Organisation', tenantPlaceholder: 'Organisation slug, e.g. demo',
+    email: 'E-mail', password: 'Password', submit: 'Sign in', required: 'Required',
+    demoHint: "Demo: organisation “demo”, password “relaydesk-demo”, users owner, admin, supervisor, agent or readonly{'@'}demo.relaydesk.local",
+  },
+  session: {
+    expired: 'Your session has ended; please sign in again.',
+    revoked: 'This session was signed out elsewhere; please sign in again.',
+    signed_out: 'You have signed out.',
+  },
+  errors: {
+    invalid_credentials: 'Organisation, e-mail or password is not correct.',
+    account_locked: 'This account is locked after repeated failed sign-ins. Try again in {minutes} min.',
+    account_locked_plain: 'This account is locked after repeated failed sign-ins. Try again later.',
+    ip_not_allowed: 'Your network address is not on this organisation’s IP allow-list. Ask an administrator to add it.',
+    rate_limited: 'Too many requests. Wait {seconds} s and try again.',
+    network_error: 'Relaydesk cannot be reached. Check your connection and try again.',
+    forbidden: 'You do not have permission to do this.',
+    not_found: 'This item does not exist (any more).',
+    conflict: 'This conflicts with existing data: {message}',
+    validation_error: 'Some fields need attention.',
+    session_expired: 'Your session has ended; please sign in again.',
+    internal_error: 'Something went wrong on the server.',
+    generic: 'The request failed: {message}',
+  },
+  home: {
+    welcome: 'Welcome, {name}', intro: 'You are signed in to {org}. Here is what you can do.',
+    shortcuts: 'Shortcuts', permissions: 'Your permissions', scoped: 'Limited to your department',
+    coming: 'Coming with the next releases',
+    comingItems: 'Conversations and the live agent workbench · Customer 360 with connector panels · Connectors to order, logistics and CRM systems · Rules and automation · Webhooks · Channel and inbox settings · Supervisor dashboards',
+    auditChain: 'Audit chain',
+  },
+  customers: {
+    title: 'Customers', searchPlaceholder: 'Search…', new: 'New customer',
+    searchBy: { q: 'Name or company', phone: 'Phone (exact)', email: 'E-mail (exact)', tag: 'Tag' },
+    fields: {
+      name: 'Name', phone: 'Phone', email: 'E-mail', id_number: 'ID number',
+      bank_card: 'Bank card', address: 'Address', company: 'Company', tags: 'Tags',
+      attributes: 'Other fields',
+    },
+    masked: 'Masked', maskedNote: 'Personal data is masked for your role.',
+    reveal: 'Reveal', revealed: 'Revealed: this view was recorded in the audit log.',
+    editTitle: 'Edit customer', createTitle: 'New customer', created: 'Customer created',
+    keepHint: 'Masked now; leave empty to keep, type to replace',
+    deleteConfirm: 'Delete customer {name}? This cannot be undone.',
+    tagsPlaceholder: 'Type a tag and press Enter', empty: 'No customers match',
+  },
+  users: {
+    title: 'Users', new: 'New user', email: 'E-mail', displayName: 'Display name',
+    password: 'Initial password', roles: 'Roles', department: 'Department', phone: 'Phone',
+    active: 'Active', inactive: 'Inactive', locked: 'Locked', lockedUntil: 'Locked until {time}',
+    unlock: 'Unlock', unlocked: 'Unlocked', lastLogin: 'Last sign-in', editTitle: 'Edit user',
+    searchPlaceholder: 'E-mail or name contains…', noDepartment: 'No department',
+    rolesNeedPermission: 'Changing roles needs the roles.manage permission',
+  },
+  roles: {
+    title: 'Roles', matrix: 'Permission matrix', new: 'New role', builtin: 'Built-in',
+    custom: 'Custom', scope: 'Data scope', scopes: { tenant: 'Whole organisation', department: 'Own department' },
+    permissions: 'Permissions', permissionCount: '{n} permissions', all: 'All (*)',
+    editTitle: 'Edit role', deleteConfirm: 'Delete role {name}?', permission: 'Permission',
+    builtinLocked: 'Built-in roles cannot be changed',
+  },
+  org: {
+    title: 'Departments & teams', departments: 'Departments', teams: 'Teams',
+    newDepartment: 'New department', newTeam: 'New team', parent: 'Parent department',
+    department: 'Department', members: 'Members', editMembers: 'Members of {name}',
+    deleteDepartment: 'Delete department {name}?', deleteTeam: 'Delete team {name}?',
+    memberCount: '{n} members',
+  },
+  apiKeys: {
+    title: 'API keys', new: 'New API key', name: 'Name', prefix: 'Key starts with',
+    permissions: 'Permissions', expiresAt: 'Expires', lastUsed: 'Last used',
+    active: 'Active', revoked: 'Revoked', expired: 'Expired', revoke: 'Revoke',
+    revokeConfirm: 'Revoke key {name}? Clients using it stop working at once.',
+    createdTitle: 'Your new API key', once: 'Copy the key now: it is shown only this once and cannot be recovered.',
+    permissionsHint: 'Only permissions you hold yourself', noExpiry: 'Never expires',
+  },
+  settings: {
+    title: 'Organisation settings', name: 'Name', slug: 'Slug', ipAllowlist: 'IP allow-list',
+    ipHint: 'Sign-ins and API keys are accepted only from these networks (CIDR, e.g. 10.0.0.0/8). Empty: from anywhere. A list that excludes your own address is refused.',
+    addCidr: 'Add network', cidrPlaceholder: 'e.g. 192.168.1.0/24', empty: 'No restriction: any address may sign in',
+  },
+  audit: {
+    title: 'Audit log', action: 'Action', actionHint: 'e.g. auth.login or auth.*',
+    actor: 'Actor', actorHint: 'User or key id', outcome: 'Outcome',
+    outcomes: { success: 'Success', failure: 'Failure', denied: 'Denied' },
+    timeRange: 'Time range', from: 'From', to: 'To', seq: '#', time: 'Time', target: 'Target', ip: 'IP',
+    chainOk: 'Chain intact · {n} rows verified', chainBroken: 'Chain broken at row {seq}: {problem}',
+    chainUnknown: 'Chain not verified', verify: 'Verify again',
+  },
+  pages: {
+    forbidden: 'You do not have permission to open this page.', notFound: 'This page does not exist.',
+    back: 'Back to the workbench',
+  },
+  roleNames: {
+    owner: 'Owner', admin: 'Administrator', supervisor: 'Supervisor', agent: 'Agent', read_only: 'Read-only',
+  },
+}
+
+export default en
+export type Messages = typeof en

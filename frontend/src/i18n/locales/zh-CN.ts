@@ -1,0 +1,127 @@
+// 简体中文界面文案；键与 en.ts 完全一致（单元测试会检查）。
+import type { Messages } from './en'
+
+const zhCN: Messages = {
+  app: { name: 'Relaydesk', tagline: '全渠道客户服务' },
+  lang: { label: '语言', zh: '简体中文', en: 'English' },
+  common: {
+    save: '保存', cancel: '取消', create: '创建', edit: '编辑', delete: '删除',
+    close: '关闭', search: '搜索', reset: '重置', loadMore: '加载更多',
+    loading: '加载中…', noData: '暂无数据', actions: '操作', yes: '是', no: '否',
+    copy: '复制', copied: '已复制到剪贴板', copyFailed: '复制失败，请手动选中文本复制',
+    refresh: '刷新', all: '全部', requestId: '请求编号：{id}', saved: '已保存',
+    deleted: '已删除', createdAt: '创建时间', updatedAt: '更新时间', name: '名称',
+    description: '说明', status: '状态', add: '添加', remove: '移除',
+    details: '详情', none: '（无）', never: '从未', confirmTitle: '请确认',
+    end: '没有更多了', count: '已显示 {n} 条',
+  },
+  menu: {
+    home: '工作台', customers: '客户', admin: '系统管理', users: '用户',
+    roles: '角色与权限', org: '部门与团队', apiKeys: 'API 密钥',
+    settings: '组织设置', audit: '审计日志',
+  },
+  layout: {
+    logout: '退出登录', organisation: '组织', collapse: '收起菜单',
+    expand: '展开菜单', profile: '当前用户：{name}',
+  },
+  login: {
+    title: '登录 Relaydesk', subtitle: '与您现有业务系统协同工作的客服平台',
+    tenant: '组织', tenantPlaceholder: '组织标识，例如 demo',
+    email: '邮箱', password: '密码', submit: '登录', required: '必填',
+    demoHint: "演示：组织“demo”，密码“relaydesk-demo”，用户 owner、admin、supervisor、agent 或 readonly{'@'}demo.relaydesk.local",
+  },
+  session: {
+    expired: '会话已结束，请重新登录。',
+    revoked: '此会话已在别处退出，请重新登录。',
+    signed_out: '您已退出登录。',
+  },
+  errors: {
+    invalid_credentials: '组织、邮箱或密码不正确。',
+    account_locked: '多次登录失败，账号已被锁定，请 {minutes} 分钟后再试。',
+    account_locked_plain: '多次登录失败，账号已被锁定，请稍后再试。',
+    ip_not_allowed: '您的网络地址不在本组织的 IP 白名单内，请联系管理员添加。',
+    rate_limited: '请求过于频繁，请 {seconds} 秒后再试。',
+    network_error: '无法连接 Relaydesk，请检查网络后重试。',
+    forbidden: '您没有执行此操作的权限。',
+    not_found: '该对象不存在（或已被删除）。',
+    conflict: '与已有数据冲突：{message}',
+    validation_error: '部分字段需要修改。',
+    session_expired: '会话已结束，请重新登录。',
+    internal_error: '服务器出错了。',
+    generic: '请求失败：{message}',
+  },
+  home: {
+    welcome: '欢迎，{name}', intro: '您已登录到 {org}。以下是您可以使用的功能。',
+    shortcuts: '快捷入口', permissions: '我的权限', scoped: '仅限本部门数据',
+    coming: '后续版本将提供',
+    comingItems: '会话与实时坐席工作台 · 含连接器面板的客户 360 视图 · 订单、物流、CRM 系统连接器 · 规则与自动化 · Webhook · 渠道与收件箱设置 · 主管看板',
+    auditChain: '审计链',
+  },
+  customers: {
+    title: '客户', searchPlaceholder: '搜索…', new: '新建客户',
+    searchBy: { q: '姓名或公司', phone: '手机号（精确）', email: '邮箱（精确）', tag: '标签' },
+    fields: {
+      name: '姓名', phone: '手机号', email: '邮箱', id_number: '身份证号',
+      bank_card: '银行卡号', address: '地址', company: '公司', tags: '标签',
+      attributes: '其他字段',
+    },
+    masked: '已脱敏', maskedNote: '根据您的角色，个人信息已脱敏显示。',
+    reveal: '查看明文', revealed: '已显示明文：本次查看已记入审计日志。',
+    editTitle: '编辑客户', createTitle: '新建客户', created: '客户已创建',
+    keepHint: '当前为脱敏值；留空则保持不变，输入则替换',
+    deleteConfirm: '确定删除客户 {name}？此操作不可撤销。',
+    tagsPlaceholder: '输入标签后按回车', empty: '没有符合条件的客户',
+  },
+  users: {
+    title: '用户', new: '新建用户', email: '邮箱', displayName: '显示名称',
+    password: '初始密码', roles: '角色', department: '部门', phone: '手机号',
+    active: '启用', inactive: '已停用', locked: '已锁定', lockedUntil: '锁定至 {time}',
+    unlock: '解锁', unlocked: '已解锁', lastLogin: '最近登录', editTitle: '编辑用户',
+    searchPlaceholder: '邮箱或姓名包含…', noDepartment: '无部门',
+    rolesNeedPermission: '修改角色需要 roles.manage 权限',
+  },
+  roles: {
+    title: '角色', matrix: '权限矩阵', new: '新建角色', builtin: '内置',
+    custom: '自定义', scope: '数据范围', scopes: { tenant: '整个组织', department: '本部门' },
+    permissions: '权限', permissionCount: '{n} 项权限', all: '全部 (*)',
+    editTitle: '编辑角色', deleteConfirm: '确定删除角色 {name}？', permission: '权限',
+    builtinLocked: '内置角色不可修改',
+  },
+  org: {
+    title: '部门与团队', departments: '部门', teams: '团队',
+    newDepartment: '新建部门', newTeam: '新建团队', parent: '上级部门',
+    department: '所属部门', members: '成员', editMembers: '{name} 的成员',
+    deleteDepartment: '确定删除部门 {name}？', deleteTeam: '确定删除团队 {name}？',
+    memberCount: '{n} 名成员',
+  },
+  apiKeys: {
+    title: 'API 密钥', new: '新建 API 密钥', name: '名称', prefix: '密钥前缀',
+    permissions: '权限', expiresAt: '过期时间', lastUsed: '最近使用',
+    active: '有效', revoked: '已吊销', expired: '已过期', revoke: '吊销',
+    revokeConfirm: '确定吊销密钥 {name}？使用它的客户端将立即失效。',
+    createdTitle: '新的 API 密钥', once: '请立即复制：密钥只显示这一次，之后无法找回。',
+    permissionsHint: '只能授予您自己拥有的权限', noExpiry: '永不过期',
+  },
+  settings: {
+    title: '组织设置', name: '名称', slug: '标识', ipAllowlist: 'IP 白名单',
+    ipHint: '仅接受来自这些网段的登录和 API 密钥调用（CIDR，例如 10.0.0.0/8）。留空表示不限制。不包含您当前地址的列表会被拒绝。',
+    addCidr: '添加网段', cidrPlaceholder: '例如 192.168.1.0/24', empty: '未限制：任何地址均可登录',
+  },
+  audit: {
+    title: '审计日志', action: '操作', actionHint: '例如 auth.login 或 auth.*',
+    actor: '操作者', actorHint: '用户或密钥 ID', outcome: '结果',
+    outcomes: { success: '成功', failure: '失败', denied: '拒绝' },
+    timeRange: '时间范围', from: '开始', to: '结束', seq: '序号', time: '时间', target: '对象', ip: 'IP',
+    chainOk: '审计链完整 · 已校验 {n} 条', chainBroken: '审计链在第 {seq} 条断裂：{problem}',
+    chainUnknown: '审计链未校验', verify: '重新校验',
+  },
+  pages: {
+    forbidden: '您没有权限打开此页面。', notFound: '页面不存在。',
+    back: '返回工作台',
+  },
+  roleNames: {
+    owner: '所有者', admin: '管理员', supervisor: '主管', agent: '坐席', read_only: '只读',
+  },
+}
+
+export default zhCN
