@@ -16,7 +16,9 @@ from relaydesk import __version__, health
 from relaydesk.auth.cache import PrincipalCache
 from relaydesk.auth.cache import register as register_cache
 from relaydesk.config import Settings, get_settings
+from relaydesk.integrations.registry import RuntimeRegistry
 from relaydesk.kit import errorhandlers
+from relaydesk.kit.crypto import Keyring
 from relaydesk.kit.db import Database
 from relaydesk.kit.idempotency import IdempotencyMiddleware
 from relaydesk.kit.logging import configure_logging
@@ -33,11 +35,12 @@ def api_router() -> APIRouter:
     from relaydesk.auth.apikeys_api import router as apikeys_router
     from relaydesk.auth.users_api import router as users_router
     from relaydesk.customers.api import router as customers_router
+    from relaydesk.integrations.api import router as connectors_router
     from relaydesk.tenancy.api import router as tenancy_router
 
     router = APIRouter(prefix=API_PREFIX)
     for sub in (auth_router, tenancy_router, users_router, apikeys_router, audit_router,
-                customers_router):
+                customers_router, connectors_router):
         router.include_router(sub)
     return router
 
@@ -56,9 +59,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
             redis = Redis.from_url(settings.redis.url)
         app.state.redis = redis
+        app.state.connectors.redis = redis
         try:
             yield
         finally:
+            await app.state.connectors.aclose()
             if redis is not None:
                 await redis.aclose()
             closer = getattr(rate_limiter, "aclose", None)
@@ -86,6 +91,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         PrincipalCache(ttl=settings.security.principal_cache_seconds)
     )
     app.state.redis = None
+    app.state.keyring = Keyring.from_settings(settings)
+    app.state.connectors = RuntimeRegistry()
     errorhandlers.install(app)
     app.include_router(health.router)
     app.include_router(api_router())

@@ -65,6 +65,32 @@ async def _customer(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
     )
 
 
+CONNECTOR_SPEC = """\
+apiVersion: relaydesk.io/v1
+kind: http
+name: parcels
+config:
+  base_url: {type: string, required: true}
+  token: {type: string, required: true, secret: true}
+http: {base_url: "{{ config.base_url }}"}
+auth: {type: bearer, token: "{{ config.token }}"}
+actions:
+  track_parcel:
+    effect: read
+    params: {parcel_no: {type: string, required: true}}
+    request: {path: "/parcels/{{ params.parcel_no }}"}
+"""
+
+
+async def _connector_instance(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    config = {"base_url": "http://erp.example.com", "token": "t0ken-of-tenant-a"}
+    return await _post(c, h, "/connector-instances", {"spec": CONNECTOR_SPEC, "config": config})
+
+
+async def _connector_action(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return "track_parcel"  # an action of the instance above
+
+
 FACTORIES: dict[str, Factory] = {
     "department_id": _department,
     "team_id": _team,
@@ -72,6 +98,8 @@ FACTORIES: dict[str, Factory] = {
     "user_id": _user,
     "key_id": _key,
     "customer_id": _customer,
+    "instance_id": _connector_instance,
+    "action": _connector_action,
 }
 
 # a body each write operation would accept if the object were the caller's own
@@ -85,6 +113,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/users/{user_id}/password"): {"password": "hijacked-password-123"},
     ("patch", "/api/v1/customers/{customer_id}"): {"name": "hijacked"},
     ("post", "/api/v1/customers/{customer_id}/reveal"): {"field": "phone"},
+    ("patch", "/api/v1/connector-instances/{instance_id}"): {"enabled": False},
+    ("post", "/api/v1/connector-instances/{instance_id}/actions/{action}/run"): {
+        "params": {"parcel_no": "SF1234567890"}
+    },
 }
 # read-backs that show an object is unchanged (owner of A)
 READ_BACK = {
@@ -93,6 +125,7 @@ READ_BACK = {
     "role_id": "/roles/{}",
     "user_id": "/users/{}",
     "customer_id": "/customers/{}",
+    "instance_id": "/connector-instances/{}",
 }
 VOLATILE = {"last_used_at", "last_login_at", "updated_at"}
 

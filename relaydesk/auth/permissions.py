@@ -8,6 +8,8 @@ names registered by the integration hub. ``*`` (owner only) grants everything.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 WILDCARD = "*"
 CONNECTOR_ACTION_PREFIX = "connector_action:"
@@ -33,6 +35,17 @@ PERMISSIONS: dict[str, str] = {
     "connectors.read": "See connectors and their health",
     "connectors.manage": "Create and configure connectors",
 }
+
+
+#: per-tenant permission sources (e.g. the connector actions of the tenant's instances):
+#: ``async (session, principal) -> {name: description}``; registered by the owning domain
+TenantPermissionSource = Callable[[Any, Any], Awaitable[dict[str, str]]]
+TENANT_SOURCES: list[TenantPermissionSource] = []
+
+
+def register_tenant_source(source: TenantPermissionSource) -> TenantPermissionSource:
+    TENANT_SOURCES.append(source)
+    return source
 
 
 def register_permission(name: str, description: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from relaydesk.auth.deps import Require
-from relaydesk.auth.permissions import PERMISSIONS
+from relaydesk.auth.permissions import PERMISSIONS, TENANT_SOURCES
 from relaydesk.auth.principal import Principal
 from relaydesk.auth.repository import RoleRepository
 from relaydesk.auth.user_schemas import (
@@ -157,8 +157,11 @@ async def delete_role(role_id: uuid.UUID, principal: RolesManage, session: DbSes
 @router.get(
     "/permissions", response_model=Page[PermissionOut], responses=COMMON_ERRORS, tags=["roles"]
 )
-async def list_permissions(principal: RolesRead) -> Page[PermissionOut]:
-    """Every known permission, for the permission matrix (one page, sorted by name)."""
-    return Page(
-        items=[PermissionOut(name=n, description=d) for n, d in sorted(PERMISSIONS.items())]
-    )
+async def list_permissions(principal: RolesRead, session: DbSession) -> Page[PermissionOut]:
+    """Every permission of this organisation (the built-in ones and those of its connector
+    actions), for the permission matrix (one page, sorted by name)."""
+    known = dict(PERMISSIONS)
+    for source in TENANT_SOURCES:
+        for name, description in (await source(session, principal)).items():
+            known.setdefault(name, description)
+    return Page(items=[PermissionOut(name=n, description=d) for n, d in sorted(known.items())])

@@ -27,13 +27,14 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from relaydesk.cli import admin, audit, connectors, db, openapi, serve
+    from relaydesk.cli import admin, audit, connectors, connectors_test, db, openapi, serve
 
     app.add_typer(db.app, name="db")
     app.add_typer(admin.tenants, name="tenants")
     app.add_typer(admin.users, name="users")
     app.add_typer(admin.apikeys, name="apikeys")
     app.add_typer(audit.app, name="audit")
+    connectors_test.register(connectors.app)
     app.add_typer(connectors.app, name="connectors")
     serve.register(app)
     openapi.register(app)

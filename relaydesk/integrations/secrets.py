@@ -38,7 +38,7 @@ def _spec_cached(key: tuple[str, int], document: str) -> ConnectorSpec:
 
 def instance_spec(instance: ConnectorInstance) -> ConnectorSpec:
     """The instance's validated spec, parsed once per (instance, version)."""
-    document = json.dumps(instance.spec, sort_keys=True, ensure_ascii=False)
+    document = json.dumps(instance.spec, ensure_ascii=False)
     return _spec_cached((str(instance.id), instance.version), document)
 
 

@@ -397,7 +397,8 @@ export interface paths {
         };
         /**
          * List Permissions
-         * @description Every known permission, for the permission matrix (one page, sorted by name).
+         * @description Every permission of this organisation (the built-in ones and those of its connector
+         *     actions), for the permission matrix (one page, sorted by name).
          */
         get: operations["list_permissions_api_v1_permissions_get"];
         put?: never;
@@ -561,10 +562,341 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connectors/schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Connector Schema
+         * @description The JSON Schema (2020-12) of connector specs, for editors and forms.
+         */
+        get: operations["connector_schema_api_v1_connectors_schema_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connectors/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Spec
+         * @description Check a spec: 200 either way, with every problem by line and field path.
+         */
+        post: operations["validate_spec_api_v1_connectors_validate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connectors/mapping/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview Mapping
+         * @description Apply an action's response select, mapping and canonical shape to a sample answer.
+         */
+        post: operations["preview_mapping_api_v1_connectors_mapping_preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connector-instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Instances */
+        get: operations["list_instances_api_v1_connector_instances_get"];
+        put?: never;
+        /**
+         * Create Instance
+         * @description Create an instance from a spec and its config (audited as ``connector.created``).
+         */
+        post: operations["create_instance_api_v1_connector_instances_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connector-instances/{instance_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Instance */
+        get: operations["get_instance_api_v1_connector_instances__instance_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Instance
+         * @description Delete an instance with its call log (audited as ``connector.deleted``).
+         */
+        delete: operations["delete_instance_api_v1_connector_instances__instance_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Instance
+         * @description Change the fields sent; the version goes up (audited as ``connector.updated``).
+         */
+        patch: operations["update_instance_api_v1_connector_instances__instance_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/connector-instances/{instance_id}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Actions
+         * @description The instance's actions with their parameter schema and whether the caller may run them
+         *     (one page: a spec's actions are few).
+         */
+        get: operations["list_actions_api_v1_connector_instances__instance_id__actions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connector-instances/{instance_id}/actions/{action}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Action
+         * @description Run an action. Failures of the external system are a 200 with ``ok: false`` and the
+         *     classified error; ``stale: true`` marks a cached value served because the system failed.
+         *     Needs the action's permission; personal fields are masked without customers.pii.view.
+         */
+        post: operations["run_action_api_v1_connector_instances__instance_id__actions__action__run_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connector-instances/{instance_id}/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Calls
+         * @description The call log, newest first; parameters are stored with personal data masked.
+         */
+        get: operations["list_calls_api_v1_connector_instances__instance_id__calls_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connector-instances/{instance_id}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Instance Health
+         * @description Per action: calls, success rate, p50/p95 latency, last success and failure, breaker.
+         */
+        get: operations["instance_health_api_v1_connector_instances__instance_id__health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActionHealthOut */
+        ActionHealthOut: {
+            /** Action */
+            action: string;
+            /**
+             * Calls
+             * @description Calls in the window (the last N of this action)
+             */
+            calls: number;
+            /** Successes */
+            successes: number;
+            /**
+             * Failures
+             * @description Includes calls answered from a stale cache
+             */
+            failures: number;
+            /**
+             * Success Rate
+             * @description successes / calls; null without calls
+             */
+            success_rate?: number | null;
+            /** Cache Hits */
+            cache_hits: number;
+            /**
+             * P50 Ms
+             * @description Latency of calls that reached the system
+             */
+            p50_ms?: number | null;
+            /** P95 Ms */
+            p95_ms?: number | null;
+            /** Last Success At */
+            last_success_at?: string | null;
+            /** Last Failure At */
+            last_failure_at?: string | null;
+            last_error?: components["schemas"]["LastErrorOut"] | null;
+            /**
+             * Breaker
+             * @description closed | open | half_open (shared by the instance)
+             */
+            breaker: string;
+        };
+        /** ActionOut */
+        ActionOut: {
+            /** Name */
+            name: string;
+            /** Title */
+            title?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Effect
+             * @enum {string}
+             */
+            effect: "read" | "write";
+            /** Permission */
+            permission: string;
+            /**
+             * Allowed
+             * @description The caller holds the permission
+             */
+            allowed: boolean;
+            /**
+             * Params Schema
+             * @description JSON Schema of the params object
+             */
+            params_schema: {
+                [key: string]: unknown;
+            };
+            /**
+             * Output
+             * @description Canonical shape of the output
+             */
+            output?: string | null;
+            /** Many */
+            many: boolean;
+            /**
+             * Pii
+             * @description Output field → kind of personal data (masked)
+             */
+            pii: {
+                [key: string]: string;
+            };
+            /** Idempotent */
+            idempotent: boolean;
+            /** Cache */
+            cache: boolean;
+        };
+        /**
+         * ActionOutcome
+         * @description The result of running one connector action.
+         */
+        ActionOutcome: {
+            /**
+             * Ok
+             * @description data is usable (possibly stale: see stale)
+             */
+            ok: boolean;
+            /**
+             * Data
+             * @description Mapped output, personal fields masked by role
+             */
+            data?: unknown;
+            error?: components["schemas"]["OutcomeError"] | null;
+            /**
+             * Fetched At
+             * Format: date-time
+             * @description When the data was fetched from the system (for a failure: when it failed)
+             */
+            fetched_at: string;
+            /**
+             * Cached
+             * @description Served from the read cache
+             * @default false
+             */
+            cached: boolean;
+            /**
+             * Stale
+             * @description Served from cache past its TTL: the system failed
+             * @default false
+             */
+            stale: boolean;
+            /**
+             * Sandbox
+             * @description The instance points at a test environment
+             * @default false
+             */
+            sandbox: boolean;
+            /**
+             * Call Id
+             * Format: uuid
+             * @description The call-log entry of this call
+             */
+            call_id: string;
+            /** Latency Ms */
+            latency_ms: number;
+            /**
+             * Attempts
+             * @description Requests sent to the system (0: cache, breaker)
+             * @default 0
+             */
+            attempts: number;
+        };
         /** ApiKeyCreated */
         ApiKeyCreated: {
             /**
@@ -719,6 +1051,55 @@ export interface components {
             /** Id */
             id?: string | null;
         };
+        /** CallOut */
+        CallOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Action */
+            action: string;
+            /** Actor Type */
+            actor_type: string;
+            /** Actor Id */
+            actor_id: string | null;
+            /** Priority */
+            priority: string;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "success" | "error";
+            /** Error Class */
+            error_class: string | null;
+            /** Error Code */
+            error_code: string | null;
+            /** Error Message */
+            error_message: string | null;
+            /** Http Status */
+            http_status: number | null;
+            /** Attempts */
+            attempts: number;
+            /** Cached */
+            cached: boolean;
+            /** Stale */
+            stale: boolean;
+            /** Latency Ms */
+            latency_ms: number;
+            /**
+             * Params
+             * @description As called, personal data masked
+             */
+            params: {
+                [key: string]: unknown;
+            };
+        };
         /** ChainProblemOut */
         ChainProblemOut: {
             /**
@@ -728,6 +1109,23 @@ export interface components {
             seq: number;
             /** Problem */
             problem: string;
+        };
+        /** ConfigFieldOut */
+        ConfigFieldOut: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /** Required */
+            required: boolean;
+            /** Secret */
+            secret: boolean;
+            /** Default */
+            default?: unknown;
+            /** Title */
+            title?: string | null;
+            /** Description */
+            description?: string | null;
         };
         /** CustomerIn */
         CustomerIn: {
@@ -885,6 +1283,168 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
+        /** InstanceHealthOut */
+        InstanceHealthOut: {
+            /**
+             * Instance Id
+             * Format: uuid
+             */
+            instance_id: string;
+            /** Name */
+            name: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Sandbox */
+            sandbox: boolean;
+            /** Breaker */
+            breaker: string;
+            /**
+             * Window
+             * @description How many recent calls per action the figures cover
+             */
+            window: number;
+            /** Actions */
+            actions: components["schemas"]["ActionHealthOut"][];
+        };
+        /** InstanceIn */
+        InstanceIn: {
+            /**
+             * Name
+             * @description Unique in the organisation; used in callback URLs. Default: the spec's name
+             */
+            name?: string | null;
+            /**
+             * Spec
+             * @description The connector spec: YAML or JSON text, or the spec as a JSON object
+             */
+            spec: string | {
+                [key: string]: unknown;
+            };
+            /**
+             * Config
+             * @description Values for the spec's config fields (secrets included)
+             */
+            config?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Sandbox
+             * @description Points at a test environment of the system
+             * @default false
+             */
+            sandbox: boolean;
+            /**
+             * Allow Network
+             * @description Private/loopback CIDRs or host names this instance may reach (intranet)
+             */
+            allow_network?: string[];
+            /** Title */
+            title?: string | null;
+        };
+        /** InstanceOut */
+        InstanceOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Connector
+             * @description The spec's name (permissions use it)
+             */
+            connector: string;
+            /** Kind */
+            kind: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Sandbox */
+            sandbox: boolean;
+            /** Allow Network */
+            allow_network: string[];
+            /** Version */
+            version: number;
+            /**
+             * Config
+             * @description Secret values replaced by ********
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Config Fields
+             * @description What the spec asks for (a form)
+             */
+            config_fields: components["schemas"]["ConfigFieldOut"][];
+            /** Actions */
+            actions: string[];
+            /** Callbacks */
+            callbacks: string[];
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * InstancePatch
+         * @description Fields sent are changed. ``config`` replaces the config, except that a secret sent back
+         *     as the placeholder ``********`` (or left out) keeps its stored value.
+         */
+        InstancePatch: {
+            /**
+             * Spec
+             * @description The connector spec: YAML or JSON text, or the spec as a JSON object
+             */
+            spec?: string | {
+                [key: string]: unknown;
+            } | null;
+            /** Config */
+            config?: {
+                [key: string]: unknown;
+            } | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Sandbox */
+            sandbox?: boolean | null;
+            /** Allow Network */
+            allow_network?: string[] | null;
+            /** Title */
+            title?: string | null;
+        };
+        /** LastErrorOut */
+        LastErrorOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Error Class */
+            error_class: string | null;
+            /** Code */
+            code: string | null;
+            /** Message */
+            message: string | null;
+        };
         /** LoginIn */
         LoginIn: {
             /**
@@ -896,6 +1456,35 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+        };
+        /** MappingPreviewIn */
+        MappingPreviewIn: {
+            /**
+             * Spec
+             * @description The connector spec: YAML or JSON text, or the spec as a JSON object
+             */
+            spec: string | {
+                [key: string]: unknown;
+            };
+            /** Action */
+            action: string;
+            /**
+             * Sample
+             * @description A decoded response body (any JSON value)
+             */
+            sample?: unknown;
+            /**
+             * Sample Xml
+             * @description Or: a response body as XML text
+             */
+            sample_xml?: string | null;
+        };
+        /** MappingPreviewOut */
+        MappingPreviewOut: {
+            /** Value */
+            value: unknown;
+            /** Errors */
+            errors: components["schemas"]["OutcomeProblem"][];
         };
         /** MeOut */
         MeOut: {
@@ -920,6 +1509,64 @@ export interface components {
             /** Department Scoped */
             department_scoped: boolean;
         };
+        /**
+         * OutcomeError
+         * @description Why a call failed, classified: see docs/design/integration-hub.md (error taxonomy).
+         */
+        OutcomeError: {
+            /**
+             * Class
+             * @description retry | rate_limited | refresh_token | fail: what the answer was classified as (after retries)
+             */
+            class: string;
+            /**
+             * Kind
+             * @description config (fix the instance/spec) | transient (try later) | system (the external system misbehaves)
+             */
+            kind?: string | null;
+            /**
+             * Code
+             * @description Stable machine-readable code, e.g. circuit_open
+             */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Status
+             * @description HTTP status of the last answer, if any
+             */
+            status?: number | null;
+            /**
+             * Retry After
+             * @description Seconds the system asked us to wait
+             */
+            retry_after?: number | null;
+            /**
+             * Problems
+             * @description mapping_failed / shape_mismatch: every problem by field path
+             */
+            problems?: components["schemas"]["OutcomeProblem"][] | null;
+        };
+        /**
+         * OutcomeProblem
+         * @description A mapping or shape problem, located by output field path (values masked).
+         */
+        OutcomeProblem: {
+            /** Path */
+            path: string;
+            /** Message */
+            message: string;
+        };
+        /** Page[ActionOut] */
+        Page_ActionOut_: {
+            /** Items */
+            items: components["schemas"]["ActionOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor?: string | null;
+        };
         /** Page[ApiKeyOut] */
         Page_ApiKeyOut_: {
             /** Items */
@@ -940,6 +1587,16 @@ export interface components {
              */
             next_cursor?: string | null;
         };
+        /** Page[CallOut] */
+        Page_CallOut_: {
+            /** Items */
+            items: components["schemas"]["CallOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor?: string | null;
+        };
         /** Page[CustomerOut] */
         Page_CustomerOut_: {
             /** Items */
@@ -954,6 +1611,16 @@ export interface components {
         Page_DepartmentOut_: {
             /** Items */
             items: components["schemas"]["DepartmentOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to get the next page; null on the last page.
+             */
+            next_cursor?: string | null;
+        };
+        /** Page[InstanceOut] */
+        Page_InstanceOut_: {
+            /** Items */
+            items: components["schemas"]["InstanceOut"][];
             /**
              * Next Cursor
              * @description Pass as `cursor` to get the next page; null on the last page.
@@ -1102,6 +1769,30 @@ export interface components {
             permissions?: string[] | null;
             /** Scope */
             scope?: ("tenant" | "department") | null;
+        };
+        /** RunIn */
+        RunIn: {
+            /** Params */
+            params?: {
+                [key: string]: unknown;
+            };
+        };
+        /** SpecProblemOut */
+        SpecProblemOut: {
+            /** File */
+            file: string;
+            /**
+             * Line
+             * @description 1-based line in the text (null for objects)
+             */
+            line?: number | null;
+            /**
+             * Path
+             * @description Field path, e.g. actions.get_order.request.path
+             */
+            path: string;
+            /** Message */
+            message: string;
         };
         /** TeamIn */
         TeamIn: {
@@ -1303,6 +1994,23 @@ export interface components {
             is_active?: boolean | null;
             /** Phone */
             phone?: string | null;
+        };
+        /** ValidateIn */
+        ValidateIn: {
+            /**
+             * Spec
+             * @description The connector spec: YAML or JSON text, or the spec as a JSON object
+             */
+            spec: string | {
+                [key: string]: unknown;
+            };
+        };
+        /** ValidateOut */
+        ValidateOut: {
+            /** Valid */
+            valid: boolean;
+            /** Problems */
+            problems: components["schemas"]["SpecProblemOut"][];
         };
         /** VerifyOut */
         VerifyOut: {
@@ -5093,6 +5801,1081 @@ export interface operations {
                 content: {
                     "application/xml": components["schemas"]["ErrorBody"];
                     "text/xml": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    connector_schema_api_v1_connectors_schema_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    validate_spec_api_v1_connectors_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    preview_mapping_api_v1_connectors_mapping_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MappingPreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MappingPreviewOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_instances_api_v1_connector_instances_get: {
+        parameters: {
+            query?: {
+                /** @description Spec name */
+                connector?: string | null;
+                enabled?: boolean | null;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+                /** @description Page size */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_InstanceOut_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_instance_api_v1_connector_instances_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstanceIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_instance_api_v1_connector_instances__instance_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_instance_api_v1_connector_instances__instance_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_instance_api_v1_connector_instances__instance_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstancePatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_actions_api_v1_connector_instances__instance_id__actions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ActionOut_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    run_action_api_v1_connector_instances__instance_id__actions__action__run_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+                /** @description The action's name */
+                action: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionOutcome"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_calls_api_v1_connector_instances__instance_id__calls_get: {
+        parameters: {
+            query?: {
+                action?: string | null;
+                outcome?: ("success" | "error") | null;
+                /** @description Opaque cursor */
+                cursor?: string | null;
+                /** @description Page size */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CallOut_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    instance_health_api_v1_connector_instances__instance_id__health_get: {
+        parameters: {
+            query?: {
+                /** @description Recent calls per action */
+                window?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The connector instance's id */
+                instance_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceHealthOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };

@@ -1,0 +1,252 @@
+"""Running connector actions: the pipeline around :func:`relaydesk.integrations.pipeline.execute`.
+
+``IntegrationService.run_action``: find the instance (404, also for other tenants' ids) →
+the action (404) → its permission (403) → enabled (409) → params (422 naming each one) →
+runtime (per instance and version, from the registry) → execute (cache, bucket, breaker,
+retries, classification, mapping, shape) → mask the output by role (``action.pii``; clear
+only with ``customers.pii.view``) → audit row ``connector.action_called`` (masked params,
+status, latency; never secrets) → Prometheus metrics → ConnectorCall row. The audit and
+call-log rows are part of the caller's unit of work (the request's, or a job's).
+
+Whatever the external system does, the answer is an :class:`ActionOutcome` (200 for the
+API): ``ok=false`` with the classified error, never a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.audit import service as audit
+from relaydesk.auth.permissions import WILDCARD
+from relaydesk.auth.principal import Principal
+from relaydesk.errors import Conflict, Forbidden, ValidationFailed
+from relaydesk.integrations import metrics
+from relaydesk.integrations.calllog import HEALTH_WINDOW, action_health
+from relaydesk.integrations.instances import InstanceService
+from relaydesk.integrations.limits import Priority
+from relaydesk.integrations.models import ConnectorCall, ConnectorInstance
+from relaydesk.integrations.outcome import (
+    PII_VIEW,
+    ActionOutcome,
+    OutcomeError,
+    jsonable,
+    mask_output,
+    mask_params,
+    redact_secrets,
+)
+from relaydesk.integrations.pipeline import Execution, execute
+from relaydesk.integrations.registry import RuntimeRegistry
+from relaydesk.integrations.repository import ConnectorCallRepository
+from relaydesk.integrations.resilience import ErrorKind
+from relaydesk.integrations.runtime.base import ExecutorError
+from relaydesk.integrations.schemas import InstanceHealthOut
+from relaydesk.integrations.spec import ConnectorSpec, action_permission, validate_params
+from relaydesk.kit.crypto import Keyring
+from relaydesk.kit.ids import uuid7
+from relaydesk.kit.pagination import PageParams
+
+__all__ = ["IntegrationService", "system_principal"]
+
+log = structlog.get_logger("relaydesk.integrations")
+
+SYSTEM_ID = uuid.UUID(int=0)
+
+
+def system_principal(tenant_id: uuid.UUID, tenant_slug: str, label: str = "system") -> Principal:
+    """A principal for the CLI and background work (rules): every permission, clear data."""
+    return Principal(
+        kind="system", id=SYSTEM_ID, tenant_id=tenant_id, tenant_slug=tenant_slug, label=label,
+        permissions=frozenset({WILDCARD}),
+    )  # fmt: skip
+
+
+def _located(exc: ValidationFailed, prefix: tuple[str, ...]) -> ValidationFailed:
+    details = exc.details if isinstance(exc.details, list) else []
+    moved = [{**d, "loc": [*prefix, *d.get("loc", [])]} for d in details]
+    return ValidationFailed(exc.message, details=moved)
+
+
+class IntegrationService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        registry: RuntimeRegistry,
+        keyring: Keyring,
+    ) -> None:
+        self.session = session
+        self.principal = principal
+        self.registry = registry
+        self.instances = InstanceService(session, principal, keyring)
+        self.calls = ConnectorCallRepository(session)
+
+    async def run_action(
+        self,
+        instance_ref: uuid.UUID | str,
+        action_name: str,
+        raw_params: Mapping[str, Any],
+        *,
+        priority: Priority = "interactive",
+        params_loc: tuple[str, ...] = (),
+    ) -> ActionOutcome:
+        """Run one action (see the module docstring). ``params_loc`` prefixes the location
+        of parameter errors (the API passes ``("body",)``)."""
+        started = time.perf_counter()
+        instance = await self.instances.find(instance_ref)
+        spec = self.instances.spec_of(instance)
+        action = spec.action(action_name)
+        permission = action_permission(spec, action_name)
+        if not self.principal.has(permission):
+            raise Forbidden(
+                f"Missing permission: {permission}", details={"missing": [permission]}
+            )
+        if not instance.enabled:
+            raise Conflict(f"connector instance {instance.name!r} is disabled",
+                           code="connector_disabled")
+        try:
+            params = validate_params(spec, action_name, raw_params)
+        except ValidationFailed as exc:
+            raise _located(exc, params_loc) from None
+
+        execution = await self._execute(instance, spec, action_name, params, priority)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        data = execution.value
+        if execution.ok and action.pii and not self.principal.has(PII_VIEW):
+            data = mask_output(data, action.pii)
+        call_id = uuid7()
+        outcome = ActionOutcome(
+            ok=execution.ok, data=data, error=execution.error, fetched_at=execution.fetched_at,
+            cached=execution.cached, stale=execution.stale, sandbox=instance.sandbox,
+            call_id=call_id, latency_ms=latency_ms, attempts=execution.attempts,
+        )  # fmt: skip
+        await self._record(instance, spec, action_name, params, execution, outcome, priority)
+        return outcome
+
+    async def _execute(
+        self,
+        instance: ConnectorInstance,
+        spec: ConnectorSpec,
+        action_name: str,
+        params: Mapping[str, Any],
+        priority: Priority,
+    ) -> Execution:
+        try:
+            runtime = await self.registry.get(
+                instance, spec, lambda: self.instances.config_of(instance)
+            )
+        except Exception as exc:  # the instance cannot be run as configured
+            code = exc.code if isinstance(exc, ExecutorError) and exc.code else None
+            message = exc.message if isinstance(exc, ExecutorError) else str(exc)
+            error = OutcomeError(
+                cls="fail", kind=ErrorKind.config.value, code=code or "instance_misconfigured",
+                message=redact_secrets(message or type(exc).__name__, ()),
+            )  # fmt: skip
+            return Execution(False, dt.datetime.now(dt.UTC), error=error)
+        try:
+            return await execute(runtime, action_name, params, priority=priority)
+        except Exception:  # a bug here must still not turn into a 500 for the caller
+            log.exception("connector.pipeline_failed", connector=spec.name, action=action_name)
+            error = OutcomeError(
+                cls="fail", kind=ErrorKind.system.value, code="internal_error",
+                message="the call failed inside Relaydesk; see the server log",
+            )  # fmt: skip
+            return Execution(False, dt.datetime.now(dt.UTC), error=error)
+
+    async def _record(
+        self,
+        instance: ConnectorInstance,
+        spec: ConnectorSpec,
+        action_name: str,
+        params: Mapping[str, Any],
+        execution: Execution,
+        outcome: ActionOutcome,
+        priority: Priority,
+    ) -> None:
+        action = spec.actions[action_name]
+        shown_params = mask_params(jsonable(params), action.params)
+        error = execution.error
+        succeeded = execution.ok and not execution.stale
+        actor = self.principal.actor
+        self.calls.add_call(
+            ConnectorCall(
+                id=outcome.call_id, tenant_id=instance.tenant_id, instance_id=instance.id,
+                action=action_name, actor_type=actor.type, actor_id=actor.id, priority=priority,
+                outcome="success" if succeeded else "error",
+                error_class=error.cls if error else None,
+                error_code=error.code if error else None,
+                error_message=error.message if error else None,
+                http_status=execution.status, attempts=execution.attempts,
+                cached=execution.cached, stale=execution.stale,
+                latency_ms=outcome.latency_ms, params=shown_params,
+            )
+        )  # fmt: skip
+        details: dict[str, Any] = {
+            "instance": instance.name, "connector": spec.name, "action": action_name,
+            "call_id": str(outcome.call_id), "params": shown_params, "ok": execution.ok,
+            "http_status": execution.status, "attempts": execution.attempts,
+            "latency_ms": outcome.latency_ms, "cached": execution.cached,
+            "stale": execution.stale, "sandbox": instance.sandbox, "priority": priority,
+        }  # fmt: skip
+        if error is not None:
+            details["error"] = {"class": error.cls, "kind": error.kind, "code": error.code}
+        await audit.record(
+            self.session, tenant_id=instance.tenant_id, action="connector.action_called",
+            actor=actor, outcome="success" if succeeded else "failure",
+            target_type="connector_instance", target_id=instance.id, details=details,
+        )  # fmt: skip
+        cache: str | None = None
+        if action.cache and action.effect == "read":
+            cache = "stale" if execution.stale else ("hit" if execution.cached else "miss")
+        metrics.observe(
+            spec.name, action_name,
+            outcome="stale" if execution.stale else ("success" if succeeded else "error"),
+            seconds=outcome.latency_ms / 1000, cache=cache,
+            error_class=error.cls if error else None,
+            error_kind=error.kind if error else None,
+        )  # fmt: skip
+        if error is not None:
+            log.warning(
+                "connector.call_failed", connector=spec.name, instance=instance.name,
+                action=action_name, error_class=error.cls, error_code=error.code,
+                http_status=execution.status, attempts=execution.attempts,
+                stale=execution.stale, latency_ms=outcome.latency_ms,
+            )  # fmt: skip
+
+    # --- call log and health ------------------------------------------------------------
+
+    async def calls_page(
+        self,
+        instance_id: uuid.UUID,
+        params: PageParams,
+        *,
+        action: str | None = None,
+        outcome: str | None = None,
+    ) -> tuple[list[ConnectorCall], str | None]:
+        instance = await self.instances.get(instance_id)
+        rows, cursor = await self.calls.list_page(
+            instance.id, params, action=action, outcome=outcome
+        )
+        return list(rows), cursor
+
+    async def health(
+        self, instance_id: uuid.UUID, window: int = HEALTH_WINDOW
+    ) -> InstanceHealthOut:
+        instance = await self.instances.get(instance_id)
+        spec = self.instances.spec_of(instance)
+        runtime = self.registry.peek(instance)
+        breaker = runtime.breaker_state.value if runtime is not None else "closed"
+        actions = [
+            action_health(name, await self.calls.recent(instance.id, name, window), breaker)
+            for name in spec.actions
+        ]
+        return InstanceHealthOut(
+            instance_id=instance.id, name=instance.name, enabled=instance.enabled,
+            sandbox=instance.sandbox, breaker=breaker, window=window, actions=actions,
+        )  # fmt: skip
