@@ -2,9 +2,11 @@
 bare FastAPI endpoint returning the same JSON.
 
 Both run as separate uvicorn processes, one worker each, on loopback; the load comes from a
-separate process (``wrk`` when installed, else the asyncio load generator below). Per database:
-seed a tenant, an agent and 50 customers through Relaydesk's own services, sign in, then a
-warm-up and a timed run of ``GET /api/v1/customers/{id}`` on each server. See bench/README.md.
+separate process. Per database: seed a tenant, an agent and 50 customers through Relaydesk's
+own services, sign in, then on each server ``GET /api/v1/customers/{id}``: a saturation run
+(closed loop: ``wrk`` when installed, else the asyncio load generator of bench/_common.py) and
+open-loop runs at fixed rates (``--rate``; latency counted from each request's scheduled
+time). See bench/README.md.
 
 Goals (issue "Platform foundation"): ratio relaydesk/bare >= 0.5 with one worker, and
 p99 < 20 ms at 100 concurrent connections, on SQLite and on PostgreSQL.
@@ -14,43 +16,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from _common import (
+    Result,
+    ensure_pg_database,
+    http_request,
+    load_average,
+    measure,
+    run_loadgen,
+    run_wrk,
+    server,
+    wait_for_quiet,
+)
+
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_bench"
 PASSWORD = "bench-password-不要在生产使用"
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 20.0
-
-
-# --- App factories, imported by uvicorn in the server processes (``api_read:relaydesk_app``) ---
-
-
-def relaydesk_app() -> Any:
-    """Relaydesk as ``relaydesk serve`` builds it, configured from RELAYDESK_* variables."""
-    from relaydesk.app import create_app
-    from relaydesk.config import load_settings
-
-    return create_app(load_settings())
+DEFAULT_RATES = (200.0, 500.0)
 
 
 def bare_app() -> Any:
-    """The baseline: FastAPI returning the captured JSON; no auth, no database."""
+    """The baseline (``uvicorn api_read:bare_app --factory``): FastAPI returning the captured
+    JSON; no auth, no database."""
     from fastapi import FastAPI
 
     payload = json.loads(Path(os.environ["BENCH_BARE_JSON"]).read_text(encoding="utf-8"))
@@ -130,198 +128,30 @@ async def seed(url: str, customers: int) -> tuple[str, str, list[str]]:
         await db.dispose()
 
 
-async def ensure_pg_database(url: str) -> bool:
-    """Create the database if missing; False when the server cannot be reached."""
-    from sqlalchemy import text
-
-    from relaydesk.kit.db import make_engine
-
-    base, _, name = url.rpartition("/")
-    admin = make_engine(f"{base}/postgres")
-    try:
-        async with asyncio.timeout(5), admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            sql = text("SELECT 1 FROM pg_database WHERE datname = :n")
-            if (await conn.execute(sql, {"n": name})).first() is None:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        return True
-    except Exception as exc:  # refused, unknown host, bad password, timeout
-        print(f"  PostgreSQL at {base} not reachable ({type(exc).__name__}); skipped")
-        return False
-    finally:
-        await admin.dispose()
-
-
-# --- Servers ---
-
-
-@contextlib.contextmanager
-def server(factory: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """``uvicorn bench/api_read:<factory> --factory``, one worker; yields (base URL, pid)."""
-    with socket.socket() as sock:  # a free loopback port
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    cmd = [sys.executable, "-m", "uvicorn", f"api_read:{factory}", "--factory",
-           "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not _listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
-
-
-# --- Load generation (always in another process) ---
-
-
-@dataclass
-class Result:
-    target: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    tool: str
-    server_cpu_ms: float | None = None  # server's user + system CPU per request (/proc)
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process, from /proc (Linux); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def run_wrk(url: str, headers: dict[str, str], args: argparse.Namespace,
-            seconds: float) -> Result:
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{max(1, round(seconds))}s",
-           "--latency", "--timeout", "10s", *(f"-H{k}: {v}" for k, v in headers.items()), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s*{label}\s+([0-9.]+)(us|ms|s|m)\s*$", out, re.M)
-        if m is None:
-            raise SystemExit(f"could not read {label} from wrk:\n{out}")
-        return float(m.group(1)) * _UNITS[m.group(2)]
-
-    def ints(pattern: str) -> list[int]:
-        return [int(g) for m in re.finditer(pattern, out) for g in m.groups()]
-
-    errors = sum(ints(r"Non-2xx or 3xx responses:\s+(\d+)")) + sum(
-        ints(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"))
-    rps = float(re.findall(r"Requests/sec:\s+([0-9.]+)", out)[0])
-    return Result("", rps, ms("50%"), ms("99%"), ints(r"(\d+) requests in")[0], errors, "wrk")
-
-
-def run_python_loadgen(url: str, headers: dict[str, str], args: argparse.Namespace,
-                       seconds: float) -> Result:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", url,
-           "--connections", str(args.connections), "--seconds", str(seconds),
-           "--headers-json", json.dumps(headers)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return Result(**{**json.loads(out), "target": ""})
-
-
-async def _loadgen(url: str, connections: int, seconds: float,
-                   headers: dict[str, str]) -> dict[str, Any]:
-    """Keep-alive HTTP/1.1 GETs over raw asyncio streams, one request in flight per connection."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    head = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    request = head.encode()
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def connection() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        try:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                writer.write(request)
-                status_line = await reader.readline()
-                if not status_line:  # the server closed the connection
-                    errors += 1
-                    return
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - started)
-                if not status_line.startswith(b"HTTP/1.1 2"):
-                    errors += 1
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(connections)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        n = len(latencies)
-        return latencies[min(n - 1, int(p * n))] * 1000 if n else float("nan")
-
-    return {"requests_per_s": len(latencies) / elapsed, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "requests": len(latencies), "errors": errors, "tool": "python-asyncio"}
-
-
-def measure(url: str, headers: dict[str, str], args: argparse.Namespace, pid: int,
-            profile: Path | None = None) -> Result:
-    """Warm-up, then the timed run (sampled by py-spy into ``profile`` when given)."""
-    runner = run_wrk if args.tool == "wrk" else run_python_loadgen
-    if args.warmup > 0:
-        runner(url, headers, args, args.warmup)
-    spy = None
-    if profile is not None:
-        profile.parent.mkdir(parents=True, exist_ok=True)
-        fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(profile.suffix, "raw")
-        spy = subprocess.Popen(
-            [args.py_spy, "record", "--pid", str(pid), "--duration",
-             str(max(1, int(args.seconds))), "--rate", "200", "--format", fmt,
-             "--output", str(profile), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    cpu_before = _cpu_seconds(pid)
-    try:
-        result = runner(url, headers, args, args.seconds)
-    finally:
-        if spy is not None:
-            spy.wait(timeout=60)
-    cpu_after = _cpu_seconds(pid)
-    if cpu_before is not None and cpu_after is not None and result.requests:
-        result.server_cpu_ms = (cpu_after - cpu_before) / result.requests * 1000
-    return result
-
-
 # --- One database ---
+
+
+def load_runs(url: str, headers: dict[str, str], args: argparse.Namespace, pid: int,
+              target: str, profile: Path | None = None) -> list[Result]:
+    """The saturation run, then one open-loop run per ``--rate``, on one server."""
+    results = []
+    if not args.skip_saturation:
+        def closed(seconds: float) -> Result:
+            if args.tool == "wrk":
+                return run_wrk(url, headers, args.connections, seconds, args.threads)
+            request = http_request("GET", url, headers)
+            return run_loadgen(url, [request], args.connections, seconds)
+
+        results.append(measure(closed, pid, args.seconds, args.warmup, profile, args.py_spy))
+    for rate in args.rates:
+        def fixed(seconds: float, rate: float = rate) -> Result:
+            request = http_request("GET", url, headers)
+            return run_loadgen(url, [request], args.connections, seconds, rate)
+
+        results.append(measure(fixed, pid, args.seconds, args.warmup))
+    for result in results:
+        result.target = target
+    return results
 
 
 def bench_database(url: str | None, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -338,8 +168,8 @@ def bench_database(url: str | None, args: argparse.Namespace, workdir: Path) -> 
     db_url = url or f"sqlite+aiosqlite:///{data_dir / 'relaydesk.db'}"
     slug, email, ids = asyncio.run(seed(db_url, args.customers))
     print(f"  seeded tenant {slug}: 1 agent, {len(ids)} customers")
-    results: list[Result] = []
-    with server("relaydesk_app", env, data_dir / "relaydesk.log") as (base, pid):
+    started_load = load_average()
+    with server("_common:relaydesk_app", env, data_dir / "relaydesk.log") as (base, pid):
         token = httpx.post(f"{base}/api/v1/auth/login", json={
             "tenant": slug, "email": email, "password": PASSWORD}).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -350,84 +180,84 @@ def bench_database(url: str | None, args: argparse.Namespace, workdir: Path) -> 
         bare_json = data_dir / "customer.json"
         bare_json.write_bytes(reference.content)
         profile = args.profile and args.profile / f"relaydesk-{label.lower()}.{args.profile_format}"
-        result = measure(base + path, auth, args, pid, profile)
-        result.target = "relaydesk"
-        results.append(result)
-    with server("bare_app", {"BENCH_BARE_JSON": str(bare_json)},
+        results = load_runs(base + path, auth, args, pid, "relaydesk", profile)
+    with server("api_read:bare_app", {"BENCH_BARE_JSON": str(bare_json)},
                 data_dir / "bare.log") as (base, pid):
         same = httpx.get(base + path)
         assert same.json() == reference.json(), "the baseline must return the same JSON"
-        result = measure(base + path, {}, args, pid)
-        result.target = "bare FastAPI"
-        results.append(result)
-    relaydesk, bare = results
-    ratio = relaydesk.requests_per_s / bare.requests_per_s
-    return {"database": label, "url": db_url if url else "sqlite (temporary file)",
-            "ratio": ratio, "ratio_goal_met": ratio >= GOAL_RATIO,
-            "p99_goal_met": relaydesk.p99_ms < GOAL_P99_MS,
-            "results": [asdict(r) for r in results]}
+        results += load_runs(base + path, {}, args, pid, "bare FastAPI")
+    run: dict[str, Any] = {"database": label, "url": db_url if url else "sqlite (temporary file)",
+                           "load_average_at_start": started_load,
+                           "results": [asdict(r) for r in results]}
+    if not args.skip_saturation:
+        relaydesk, bare = results[0], results[len(results) // 2]
+        run["ratio"] = relaydesk.requests_per_s / bare.requests_per_s
+        run["ratio_goal_met"] = run["ratio"] >= GOAL_RATIO
+    return run
 
 
 def report(run: dict[str, Any]) -> None:
-    print(f"\n{run['database']}  ({run['url']})\n  {'target':<14}{'requests/s':>12}{'p50 ms':>9}"
-          f"{'p99 ms':>9}{'requests':>10}{'errors':>8}{'server CPU ms/req':>19}")
+    print(f"\n{run['database']}  ({run['url']}; load average {run['load_average_at_start']} at "
+          f"the start)\n  {'target':<14}{'load':>14}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'requests':>10}{'errors':>8}{'CPU ms/req':>12}{'  p99 goal'}")
+    met = {True: "met", False: "NOT met"}
     for r in run["results"]:
         cpu = "n/a" if r["server_cpu_ms"] is None else f"{r['server_cpu_ms']:.3f}"
-        print(f"  {r['target']:<14}{r['requests_per_s']:>12.1f}{r['p50_ms']:>9.2f}"
-              f"{r['p99_ms']:>9.2f}{r['requests']:>10}{r['errors']:>8}{cpu:>19}")
-    met = {True: "met", False: "NOT met"}
-    print(f"  ratio relaydesk/bare = {run['ratio']:.3f}  (goal >= {GOAL_RATIO}: "
-          f"{met[run['ratio_goal_met']]})\n  relaydesk p99 = {run['results'][0]['p99_ms']:.2f} ms"
-          f"  (goal < {GOAL_P99_MS:.0f} ms: {met[run['p99_goal_met']]})")
-    if any(r["errors"] for r in run["results"]):
-        print("  WARNING: errors during the run; the figures are not valid")
-
-
-def _load_average() -> float:
-    return round(os.getloadavg()[0], 2)
+        load = f"{r['rate']:g}/s open" if r["rate"] else f"{r['connections']} closed"
+        print(f"  {r['target']:<14}{load:>14}{r['requests_per_s']:>12.1f}{r['p50_ms']:>9.2f}"
+              f"{r['p99_ms']:>9.2f}{r['requests']:>10}{r['errors']:>8}{cpu:>12}"
+              f"  {met[r['p99_ms'] < GOAL_P99_MS]}")
+        if r["rate"] and (r["unsent"] or (r["send_lag_p99_ms"] or 0) > 5):
+            print(f"    the load generator fell behind: {r['unsent']} requests unsent, send lag "
+                  f"p99 {r['send_lag_p99_ms']:.1f} ms (the server could not keep up?)")
+        if r["error_sample"]:
+            print(f"    first error: {r['error_sample'][:200]!r}")
+    if "ratio" in run:
+        print(f"  saturation ratio relaydesk/bare = {run['ratio']:.3f}  (goal >= {GOAL_RATIO}: "
+              f"{met[run['ratio_goal_met']]}); p99 goal: < {GOAL_P99_MS:.0f} ms at "
+              f"{run['results'][0]['connections']} connections")
+    if any(r["errors"] or r["unsent"] for r in run["results"]):
+        print("  WARNING: errors or unsent requests during the run; those figures are not valid")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--seconds", type=float, default=10.0, help="timed run per target")
-    add("--warmup", type=float, default=3.0, help="warm-up per target (s)")
+    add("--seconds", type=float, default=10.0, help="timed run per target and load")
+    add("--warmup", type=float, default=3.0, help="warm-up per target and load (s)")
     add("--connections", type=int, default=100)
+    add("--rate", type=float, action="append", dest="rates", metavar="R",
+        help="also an open-loop run at R requests/s over the connections (asyncio load "
+             "generator); repeatable; default: 200 and 500; 0: none")
+    add("--skip-saturation", action="store_true", help="only the --rate runs")
     add("--threads", type=int, default=1, help="wrk threads")
     add("--customers", type=int, default=50)
     add("--database-url", action="append", dest="urls", metavar="URL", help="'sqlite' or a "
         f"postgresql+asyncpg:// URL; repeatable (default: sqlite, then {DEFAULT_PG} if up)")
-    add("--tool", choices=("auto", "wrk", "python"), default="auto")
+    add("--tool", choices=("auto", "wrk", "python"), default="auto",
+        help="closed-loop load for the saturation run")
+    add("--max-load", type=float, default=1.0,
+        help="wait for the 1-minute load average to fall below this first")
+    add("--wait", type=float, default=300.0, help="... for at most this many seconds")
     add("--json", type=Path, help="also write the figures to this file")
     add("--profile", type=Path, metavar="DIR", help="sample the Relaydesk server with py-spy "
-        "during the timed run; one file per database into DIR")
+        "during the saturation run; one file per database into DIR")
     add("--profile-format", choices=("svg", "json", "txt"), default="svg",
         help="flame graph, speedscope, or collapsed stacks")
     add("--py-spy", default=shutil.which("py-spy") or "py-spy", help="py-spy executable")
-    add("--loadgen", metavar="URL", help=argparse.SUPPRESS)
-    add("--headers-json", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
-    if args.loadgen:  # child process: generate load, print JSON
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            uvloop.install()
-        result = asyncio.run(_loadgen(args.loadgen, args.connections, args.seconds,
-                                      json.loads(args.headers_json)))
-        print(json.dumps(result))
-        return 0
+    args.rates = [r for r in (args.rates or DEFAULT_RATES) if r > 0]
 
     if args.tool == "auto":
         args.tool = "wrk" if shutil.which("wrk") else "python"
     explicit = args.urls is not None
     urls = [None if u == "sqlite" else u for u in args.urls or ["sqlite", DEFAULT_PG]]
-    print(f"load: {args.tool}, {args.connections} connections, {args.warmup:g} s warm-up + "
-          f"{args.seconds:g} s per target; {os.cpu_count()} CPUs; one uvicorn worker each")
-    busy = _load_average()
-    if busy > 0.5:
-        print(f"WARNING: 1-minute load average is {busy:.2f} before starting; other work on "
-              "this machine will lower every figure")
+    rates = ", ".join(f"{r:g}/s" for r in args.rates) or "none"
+    print(f"{args.connections} connections; saturation: "
+          f"{'skipped' if args.skip_saturation else args.tool}; open-loop rates: {rates}; "
+          f"{args.warmup:g} s warm-up + {args.seconds:g} s per target and load; "
+          f"{os.cpu_count()} CPUs; one uvicorn worker each")
+    print(f"1-minute load average at the start: {wait_for_quiet(args.max_load, args.wait)}")
     runs = []
     with tempfile.TemporaryDirectory(prefix="relaydesk-bench-") as tmp:
         for url in urls:
@@ -439,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             run = bench_database(url, args, Path(tmp))
             report(run)
             runs.append(run)
-    print(f"\n1-minute load average at the end: {_load_average()}")
+    print(f"\n1-minute load average at the end: {load_average()}")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2, ensure_ascii=False))
     return 0

@@ -16,6 +16,7 @@ from relaydesk import __version__, health
 from relaydesk.auth.cache import PrincipalCache
 from relaydesk.auth.cache import register as register_cache
 from relaydesk.config import Settings, get_settings
+from relaydesk.integrations import hooks_api
 from relaydesk.integrations.registry import RuntimeRegistry
 from relaydesk.kit import errorhandlers
 from relaydesk.kit.crypto import Keyring
@@ -60,9 +61,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             redis = Redis.from_url(settings.redis.url)
         app.state.redis = redis
         app.state.connectors.redis = redis
+        inbox = None
+        if owns_db:  # tests pass their own Database and call process_pending themselves
+            from relaydesk.integrations.inbox import InboxProcessor
+
+            inbox = app.state.inbox_processor = InboxProcessor(app.state.db)
+            inbox.start()
         try:
             yield
         finally:
+            if inbox is not None:
+                await inbox.stop()  # before the database is disposed
             await app.state.connectors.aclose()
             if redis is not None:
                 await redis.aclose()
@@ -96,6 +105,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     errorhandlers.install(app)
     app.include_router(health.router)
     app.include_router(api_router())
+    hooks_api.mount(app)  # inbound callbacks; ahead of every other route
     _mount_docs(app)
     _mount_web(app)
     # the last added runs first: request context → idempotency → XML negotiation → routes

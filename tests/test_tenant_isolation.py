@@ -164,8 +164,8 @@ async def test_tenant_b_cannot_reach_tenant_a(
     checked = 0
     for path, ops in spec["paths"].items():
         params = re.findall(r"{(\w+)}", path)
-        if not params:
-            continue
+        if not params or not path.startswith(API):
+            continue  # /hooks/... authenticates by signature, not by user: tests/integrations
         unknown = [p for p in params if p not in FACTORIES]
         assert not unknown, f"{path}: add a factory for {unknown} to this meta-test"
         url = path.format(**ids)

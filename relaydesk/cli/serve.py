@@ -80,11 +80,40 @@ def register(app: typer.Typer) -> None:
     def demo(
         host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
         port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on"),
+        systems_base_port: int = typer.Option(
+            8101, min=1, max=65000, help="First port of the six demo enterprise systems"
+        ),
     ) -> None:
-        """Seed the demo organisation (once) and run Relaydesk, printing the logins."""
-        from relaydesk.demo.seed import seed_demo
-
+        """Seed the demo organisation (once), start the demo enterprise systems and run
+        Relaydesk, printing the URLs and logins."""
         settings = get_settings()
         asyncio.run(prepare_database(settings))
-        logins = asyncio.run(seed_demo(settings))
-        serve_app(host, port, banner=logins)
+        asyncio.run(_demo(settings, host, port, systems_base_port))
+
+
+async def _demo(settings: Settings, host: str, port: int, systems_base_port: int) -> None:
+    """One event loop for Relaydesk and the six systems it is connected to."""
+    from relaydesk.app import create_app
+    from relaydesk.demo.seed import seed_demo
+    from relaydesk.demo_systems.runner import banner, start_all, stop_all
+
+    logins = await seed_demo(settings, systems_base_port=systems_base_port)
+    callback = f"http://{host}:{port}/hooks/demo/tickets/ticket_status_changed"
+    systems = await start_all(
+        host, systems_base_port, data_dir=settings.data_dir, ticket_callback_url=callback
+    )
+    try:
+        application = create_app(settings)
+        console.print(
+            f"Relaydesk on [bold]http://{host}:{port}/[/]  "
+            f"(API docs: http://{host}:{port}/api/v1/docs)",
+            soft_wrap=True,
+        )
+        for line in [*logins, "", "Demo enterprise systems:", *banner(systems)]:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        config = uvicorn.Config(
+            application, host=host, port=port, log_config=None, access_log=False
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await stop_all()

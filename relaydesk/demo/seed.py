@@ -253,9 +253,11 @@ def banner() -> list[str]:
     return lines
 
 
-async def seed_demo(settings: Settings) -> list[str]:
+async def seed_demo(settings: Settings, *, systems_base_port: int | None = None) -> list[str]:
     """Create the demo organisation unless it exists; return the lines to print.
 
+    With ``systems_base_port``, the organisation's connector instances to the demo enterprise
+    systems are created too (once), pointing at those ports.
     The database must already be migrated (``relaydesk demo`` does that first).
     """
     db = Database.from_url(settings.database_url)
@@ -264,6 +266,10 @@ async def seed_demo(settings: Settings) -> list[str]:
             found = await session.execute(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
             if found.first() is None:
                 await _create(session, settings)
+        if systems_base_port is not None:
+            from relaydesk.demo.connectors import seed_connectors
+
+            await seed_connectors(db, settings, systems_base_port)
     finally:
         await db.dispose()
     return banner()

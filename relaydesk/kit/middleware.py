@@ -148,7 +148,8 @@ class RequestContextMiddleware:
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, template, str(status_holder["status"])).inc()
             HTTP_LATENCY.labels(method, template).observe(elapsed)
-            if not path.startswith(("/healthz", "/metrics")):
+            quiet = path.startswith("/hooks/") and status_holder["status"] < 400
+            if not path.startswith(("/healthz", "/metrics")) and not quiet:
                 _log.info(
                     "request",
                     method=method,

@@ -4,6 +4,47 @@
  */
 
 export interface paths {
+    "/hooks/{tenant_slug}/{instance_name}/{callback}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a signed callback from an existing system
+         * @description Inbound callback from an existing system, for the connector instance `instance_name` of the
+         *     tenant `tenant_slug`. The connector spec's `callbacks.<callback>.signature` says how it is
+         *     signed; the signature is the only authentication. Schemes:
+         *
+         *     * `hmac_sha256_hex`, `hmac_sha256_base64`: HMAC-SHA256 of `signature.payload` in the header
+         *       `signature.header`. Payload placeholders: `{timestamp}` (the raw `timestamp_header` value),
+         *       `{body}` (the raw body), `{id}` (the event id); e.g. `{timestamp}.{body}`.
+         *     * `github`: `X-Hub-Signature-256: sha256=<hex>`, HMAC-SHA256 of the body.
+         *     * `stripe`: `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=...]` over `{t}.{body}`; any `v1`.
+         *     * `standard_webhooks`: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64> ...`
+         *       over `{id}.{timestamp}.{body}`, keyed with the base64 part of the `whsec_` secret; any `v1`.
+         *     * `app_key_sign`: appKey, timestamp, nonce and sign in the query, headers or body, signed like
+         *       the connector's outgoing requests (canonical string; MD5, SHA-256 or HMAC-SHA256).
+         *     * `none`: no verification (only when the spec says so explicitly).
+         *
+         *     Timestamps must lie within `tolerance_seconds` (default 300) of the server's clock, in both
+         *     directions. Bodies: a JSON object, XML (`application/xml`, `text/xml`; no DTDs or entities) or
+         *     `application/x-www-form-urlencoded`. The event id (the spec's `event_id` JMESPath; for Standard
+         *     Webhooks the `webhook-id` when the body has none) de-duplicates: a repeat is answered 200
+         *     `duplicate`. Verified events are stored and answered 202 at once, then processed
+         *     asynchronously in arrival order; an event not newer than its entity's stored version
+         *     (`entity_version`) is kept as `stale` and not applied.
+         */
+        post: operations["receive_callback_hooks__tenant_slug___instance_name___callback__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1100,6 +1141,18 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** CallbackAck */
+        CallbackAck: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "accepted" | "duplicate" | "ignored";
+            /** Event Id */
+            event_id: string;
+            /** Id */
+            id?: string | null;
+        };
         /** ChainProblemOut */
         ChainProblemOut: {
             /**
@@ -2036,6 +2089,93 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    receive_callback_hooks__tenant_slug___instance_name___callback__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's slug */
+                tenant_slug: string;
+                /** @description The connector instance's name */
+                instance_name: string;
+                /** @description The callback's name in the connector spec */
+                callback: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+                "application/xml": string;
+                "application/x-www-form-urlencoded": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Duplicate (already stored) or ignored event */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackAck"];
+                };
+            };
+            /** @description Verified and stored; processed later */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackAck"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     healthz_healthz_get: {
         parameters: {
             query?: never;

@@ -1,0 +1,439 @@
+"""Inbound callback signatures: the schemes of ``SignatureSpec`` and timestamp tolerance.
+
+``hmac_sha256_hex`` / ``hmac_sha256_base64``
+    HMAC-SHA256 over ``payload`` (default ``{body}``; ``{timestamp}`` is the raw
+    ``timestamp_header`` value, ``{body}`` the raw body bytes, ``{id}`` the event id from the
+    body) in ``header``: hex (any case) or base64 (standard or URL-safe, padding optional).
+``github``
+    ``X-Hub-Signature-256: sha256=<hex>``, HMAC-SHA256 of the body.
+``stripe``
+    ``Stripe-Signature: t=<unix s>,v1=<hex>[,v1=...]`` over ``{t}.{body}``; any ``v1``.
+``standard_webhooks``
+    ``webhook-id``, ``webhook-timestamp`` (unix s), ``webhook-signature`` (space-separated
+    ``v1,<base64>``) over ``{id}.{timestamp}.{body}``, keyed with the base64-decoded secret
+    (``whsec_`` prefix optional); any ``v1``.
+``app_key_sign``
+    appKey, timestamp, nonce and sign in the query, headers or body (``signing.placement``);
+    the sign is recomputed with :func:`relaydesk.integrations.auth.sign`, exactly as Relaydesk
+    signs its own requests, and the appKey must equal ``app_key`` when the spec gives one.
+``none``
+    No verification; a spec has to say ``scheme: none`` explicitly.
+
+Comparisons are constant-time. A timestamp (``timestamp_header`` for the hmac schemes; always
+for stripe, standard_webhooks, app_key_sign) must lie within ``tolerance_seconds`` of now in
+both directions; hmac timestamps >= 10^11 are milliseconds. Failures raise
+:class:`InvalidSignature` or :class:`TimestampOutOfTolerance` (401); a secret that cannot verify
+anything raises :class:`CallbackMisconfigured` (500, so the sender keeps retrying).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import string
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from relaydesk.errors import AppError, Unauthorized
+from relaydesk.integrations.auth import sign
+from relaydesk.integrations.spec_models.callback import SignatureSpec
+from relaydesk.integrations.templating import TemplateError, render, to_text
+
+__all__ = [
+    "PAYLOAD_PLACEHOLDERS",
+    "CallbackMisconfigured",
+    "IncomingCallback",
+    "InvalidSignature",
+    "TimestampOutOfTolerance",
+    "Verification",
+    "Verifier",
+    "make_verifier",
+    "payload_problems",
+]
+
+#: placeholders of ``signature.payload``
+PAYLOAD_PLACEHOLDERS = frozenset({"timestamp", "body", "id"})
+#: hmac timestamps at or above this are milliseconds (10^11 s is the year 5138)
+_MS_THRESHOLD = 100_000_000_000
+_WEBHOOK_ID = "webhook-id"
+_WEBHOOK_TIMESTAMP = "webhook-timestamp"
+_FORM = "application/x-www-form-urlencoded"
+
+
+class InvalidSignature(Unauthorized):
+    code = "invalid_signature"
+    message = "The callback's signature is missing or does not match"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.headers.pop("WWW-Authenticate", None)  # not a bearer-token endpoint
+
+
+class TimestampOutOfTolerance(InvalidSignature):
+    code = "timestamp_out_of_tolerance"
+    message = "The callback's timestamp is outside the accepted window (replayed or clock skew)"
+
+
+class CallbackMisconfigured(AppError):
+    """The spec or the instance config cannot verify anything: the receiver's fault (5xx), so
+    the sender keeps retrying until an administrator fixes it."""
+
+    status_code = 500
+    code = "callback_misconfigured"
+    message = "This callback endpoint is misconfigured; its administrator has to fix it"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCallback:
+    """What verification reads of a request. Header names are looked up in lower case
+    (Starlette's and httpx's ``Headers`` accept that; a plain dict must use it)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query_string: str
+    body: bytes
+    content_type: str = ""
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name.lower())
+        return value.strip() if isinstance(value, str) else None
+
+    def query(self) -> list[tuple[str, str]]:
+        """The query parameters, in order (parsed only by the schemes that sign them)."""
+        return parse_qsl(self.query_string, keep_blank_values=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What a successful check learnt: the signed timestamp (unix seconds) and, for Standard
+    Webhooks, the verified ``webhook-id``."""
+
+    timestamp: float | None = None
+    message_id: str | None = None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality of two ASCII strings (non-ASCII input never matches)."""
+    try:
+        given_bytes = given.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), given_bytes)
+
+
+def _hmac(key: bytes, message: bytes) -> bytes:
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def _b64_bytes(text: str) -> bytes | None:
+    """Base64 (standard or URL-safe, padding optional) -> bytes, None if it is not base64."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _seconds(raw: str | None, unit: str = "auto") -> float:
+    """A timestamp header value as unix seconds; :class:`TimestampOutOfTolerance` if unreadable."""
+    if raw is None or raw == "":
+        raise InvalidSignature("The callback has no timestamp")
+    try:
+        value = float(raw)
+    except ValueError:
+        message = f"The callback's timestamp {raw[:40]!r} is not a number"
+        raise TimestampOutOfTolerance(message) from None
+    if not math.isfinite(value):
+        raise TimestampOutOfTolerance("The callback's timestamp is not a number")
+    if unit == "ms" or (unit == "auto" and abs(value) >= _MS_THRESHOLD):
+        value /= 1000
+    return value
+
+
+def _check_window(timestamp: float, tolerance: int, now: float) -> None:
+    skew = now - timestamp
+    if abs(skew) > tolerance:
+        when = "old" if skew > 0 else "in the future"
+        raise TimestampOutOfTolerance(
+            f"{TimestampOutOfTolerance.message}: {abs(skew):.0f} s {when}, tolerance {tolerance} s"
+        )
+
+
+def _parse_pattern(pattern: str) -> list[tuple[str, str | None]]:
+    """``str.format`` syntax, bare names only: ``[(literal, name | None), ...]``."""
+    parts: list[tuple[str, str | None]] = []
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise ValueError(f"payload {pattern!r} is not a valid pattern: {exc}") from None
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (name not in PAYLOAD_PLACEHOLDERS or spec or conversion):
+            allowed = ", ".join("{" + n + "}" for n in sorted(PAYLOAD_PLACEHOLDERS))
+            raise ValueError(f"payload has unknown placeholder {{{name}}}; allowed: {allowed}")
+        parts.append((literal, name))
+    return parts
+
+
+def payload_problems(signature: SignatureSpec) -> list[str]:
+    """Problems of ``signature.payload`` (for the spec's cross-checks); empty when fine."""
+    try:
+        _parse_pattern(signature.payload)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+def _secret_text(template: str | None, config: Mapping[str, Any], what: str) -> str | None:
+    if template is None:
+        return None
+    try:
+        value = render(template, {"config": dict(config)})
+    except TemplateError as exc:
+        raise CallbackMisconfigured(f"callback {what}: {exc}") from None
+    text = to_text(value)
+    return text or None
+
+
+# --- the verifier ----------------------------------------------------------------------------
+
+_Check = Callable[["Verifier", IncomingCallback, "str | None", float], Verification]
+
+
+class Verifier:
+    """Checks one callback's signature; built once per (instance, version, callback)."""
+
+    def __init__(self, spec: SignatureSpec, secret: str | None, app_key: str | None) -> None:
+        self.spec = spec
+        self.scheme = spec.scheme
+        self.tolerance = spec.tolerance_seconds
+        self.app_key = app_key
+        self._secret = secret or ""
+        self._key = self._secret.encode("utf-8")
+        self._parts: list[tuple[bytes, str | None]] = []
+        if spec.scheme != "none" and not secret:
+            raise CallbackMisconfigured("callback secret is empty: set it in the instance config")
+        if spec.scheme.startswith("hmac_"):
+            try:
+                parts = _parse_pattern(spec.payload)
+            except ValueError as exc:
+                raise CallbackMisconfigured(f"callback signature: {exc}") from None
+            self._parts = [(literal.encode("utf-8"), name) for literal, name in parts]
+        if spec.scheme == "standard_webhooks":
+            raw = self._secret.removeprefix("whsec_")
+            key = _b64_bytes(raw)
+            if not key:
+                raise CallbackMisconfigured("a Standard Webhooks secret is whsec_ + base64")
+            self._key = key
+        self._check: _Check = _CHECKS[spec.scheme]
+
+    @property
+    def needs_event_id(self) -> bool:
+        """The signed payload contains ``{id}``: parse the body (for the id) before verifying."""
+        return any(name == "id" for _, name in self._parts)
+
+    def verify(
+        self, request: IncomingCallback, *, event_id: str | None = None, now: float | None = None
+    ) -> Verification:
+        """Raise :class:`InvalidSignature`/:class:`TimestampOutOfTolerance` unless it checks out."""
+        return self._check(self, request, event_id, time.time() if now is None else now)
+
+    # -- schemes --
+
+    def _none(self, request: IncomingCallback, event_id: str | None, now: float) -> Verification:
+        return Verification()
+
+    def _hmac_scheme(
+        self, request: IncomingCallback, event_id: str | None, now: float
+    ) -> Verification:
+        header = self.spec.signature_header or ""
+        given = request.header(header)
+        if not given:
+            raise InvalidSignature(f"The callback has no {header} header")
+        raw_timestamp = (
+            request.header(self.spec.timestamp_header) if self.spec.timestamp_header else None
+        )
+        values = {"timestamp": (raw_timestamp or "").encode("utf-8"), "body": request.body,
+                  "id": (event_id or "").encode("utf-8")}  # fmt: skip
+        message = b"".join(
+            literal + (values[name] if name else b"") for literal, name in self._parts
+        )
+        digest = _hmac(self._key, message)
+        if self.scheme == "hmac_sha256_hex":
+            ok = _same(digest.hex(), given.lower())
+        else:
+            decoded = _b64_bytes(given)
+            ok = decoded is not None and hmac.compare_digest(digest, decoded)
+        if not ok:
+            raise InvalidSignature()
+        if not self.spec.timestamp_header:
+            return Verification()
+        timestamp = _seconds(raw_timestamp)
+        _check_window(timestamp, self.tolerance, now)
+        return Verification(timestamp)
+
+    def _github(self, request: IncomingCallback, event_id: str | None, now: float) -> Verification:
+        header = self.spec.signature_header or ""
+        given = request.header(header) or ""
+        prefix, _, value = given.partition("=")
+        if prefix.lower() != "sha256" or not value:
+            raise InvalidSignature(f"The callback has no {header}: sha256=<hex> header")
+        if not _same(_hmac(self._key, request.body).hex(), value.lower()):
+            raise InvalidSignature()
+        if not self.spec.timestamp_header:
+            return Verification()
+        timestamp = _seconds(request.header(self.spec.timestamp_header))
+        _check_window(timestamp, self.tolerance, now)
+        return Verification(timestamp)
+
+    def _stripe(self, request: IncomingCallback, event_id: str | None, now: float) -> Verification:
+        header = self.spec.signature_header or ""
+        raw_t, signatures = None, []
+        for item in (request.header(header) or "").split(","):
+            key, _, value = item.strip().partition("=")
+            if key == "t":
+                raw_t = value
+            elif key == "v1" and value:
+                signatures.append(value.lower())
+        if raw_t is None or not signatures:
+            raise InvalidSignature(f"The callback has no {header}: t=...,v1=... header")
+        expected = _hmac(self._key, raw_t.encode("utf-8") + b"." + request.body).hex()
+        if not _any_same(expected, signatures):
+            raise InvalidSignature()
+        timestamp = _seconds(raw_t, "s")
+        _check_window(timestamp, self.tolerance, now)
+        return Verification(timestamp)
+
+    def _standard(
+        self, request: IncomingCallback, event_id: str | None, now: float
+    ) -> Verification:
+        message_id = request.header(_WEBHOOK_ID)
+        raw_t = request.header(self.spec.timestamp_header or _WEBHOOK_TIMESTAMP)
+        header = self.spec.signature_header or ""
+        given = request.header(header)
+        if not message_id or not raw_t or not given:
+            raise InvalidSignature(
+                f"The callback needs the {_WEBHOOK_ID}, "
+                f"{self.spec.timestamp_header or _WEBHOOK_TIMESTAMP} and {header} headers"
+            )
+        signed = f"{message_id}.{raw_t}.".encode() + request.body
+        expected = base64.b64encode(_hmac(self._key, signed)).decode("ascii")
+        candidates = [
+            value for version, _, value in (p.partition(",") for p in given.split())
+            if version == "v1"
+        ]  # fmt: skip
+        if not _any_same(expected, candidates):
+            raise InvalidSignature()
+        timestamp = _seconds(raw_t, "s")
+        _check_window(timestamp, self.tolerance, now)
+        return Verification(timestamp, message_id)
+
+    def _app_key_sign(
+        self, request: IncomingCallback, event_id: str | None, now: float
+    ) -> Verification:
+        signing = self.spec.signing
+        assert signing is not None  # the spec model requires it for this scheme
+        names = (signing.sign_param, signing.app_key_param, signing.timestamp_param,
+                 signing.nonce_param)  # fmt: skip
+        params: dict[str, Any] = _joined_query(request.query())
+        body: str | bytes = request.body
+        if signing.placement == "header":
+            found = {name: request.header(name) or "" for name in names if name}
+        else:
+            if signing.placement == "body":
+                params.update(_body_fields(request))
+                body = ""  # the body's fields are signed as params
+            found = {name: _text(params.get(name)) for name in names if name}
+        given = found.pop(signing.sign_param, "")
+        params.pop(signing.sign_param, None)
+        app_key = found.get(signing.app_key_param, "")
+        raw_t = found.get(signing.timestamp_param, "")
+        if not given:
+            raise InvalidSignature(f"The callback has no {signing.sign_param}")
+        if self.app_key is not None and not _same_text(self.app_key, app_key):
+            raise InvalidSignature(f"The callback's {signing.app_key_param} is unknown")
+        try:
+            nonce = found.get(signing.nonce_param, "")
+            expected = sign(signing, params, body, self._secret, app_key, raw_t, nonce,
+                            request.method, request.path)  # fmt: skip
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidSignature("The callback cannot be signed as declared") from None
+        if not _same(expected.lower(), given.lower()):
+            raise InvalidSignature()
+        timestamp = _seconds(raw_t, signing.timestamp_unit)
+        _check_window(timestamp, self.tolerance, now)
+        return Verification(timestamp)
+
+
+def _any_same(expected: str, candidates: Sequence[str]) -> bool:
+    matched = False
+    for candidate in candidates:  # no early exit: every candidate costs the same
+        matched |= _same(expected, candidate)
+    return matched
+
+
+def _same_text(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _joined_query(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Query parameters as signed: a repeated parameter's values joined by commas."""
+    joined: dict[str, list[str]] = {}
+    for key, value in query:
+        joined.setdefault(key, []).append(value)
+    return {key: ",".join(values) for key, values in joined.items()}
+
+
+def _body_fields(request: IncomingCallback) -> dict[str, Any]:
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidSignature("The signed body is not UTF-8") from None
+    if not text.strip():
+        return {}
+    if request.content_type.lower().startswith(_FORM):
+        return dict(parse_qsl(text, keep_blank_values=True))
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InvalidSignature("A body-signed callback must be a JSON object or a form")
+    return data
+
+
+_CHECKS: dict[str, _Check] = {
+    "none": Verifier._none,
+    "hmac_sha256_hex": Verifier._hmac_scheme,
+    "hmac_sha256_base64": Verifier._hmac_scheme,
+    "github": Verifier._github,
+    "stripe": Verifier._stripe,
+    "standard_webhooks": Verifier._standard,
+    "app_key_sign": Verifier._app_key_sign,
+}
+
+
+def make_verifier(spec: SignatureSpec, config: Mapping[str, Any]) -> Verifier:
+    """A :class:`Verifier` with ``secret`` and ``app_key`` rendered from the instance config."""
+    secret = _secret_text(spec.secret, config, "secret")
+    app_key = _secret_text(spec.app_key, config, "app_key")
+    return Verifier(spec, secret, app_key)
