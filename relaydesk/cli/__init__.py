@@ -27,7 +27,7 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from relaydesk.cli import admin, audit, connectors, connectors_test, db, openapi, serve
+    from relaydesk.cli import admin, audit, connectors, connectors_test, db, keys, openapi, serve
 
     app.add_typer(db.app, name="db")
     app.add_typer(admin.tenants, name="tenants")
@@ -36,6 +36,7 @@ def _register() -> None:
     app.add_typer(audit.app, name="audit")
     connectors_test.register(connectors.app)
     app.add_typer(connectors.app, name="connectors")
+    app.add_typer(keys.app, name="keys")
     serve.register(app)
     openapi.register(app)
 

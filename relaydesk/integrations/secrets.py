@@ -53,3 +53,11 @@ def public_config(spec: ConnectorSpec, config: Mapping[str, Any]) -> dict[str, A
         k: (SECRET_PLACEHOLDER if k in hidden and v not in (None, "") else v)
         for k, v in config.items()
     }
+
+
+def rotate_config(keyring: Keyring, instance: ConnectorInstance) -> bool:
+    """Re-encrypt the instance's config with the newest key; True if it changed."""
+    if not keyring.needs_rotation(instance.config_encrypted):
+        return False
+    instance.config_encrypted = keyring.rotate(instance.config_encrypted, _aad(instance))
+    return True
