@@ -267,6 +267,22 @@ def test_prepare_database_keeps_the_embedded_data_under_var_of_the_cwd(
     assert rows(tmp_path / "var", "SELECT version_num FROM alembic_version")
 
 
+def _free_base_port() -> int:
+    import random
+    import socket
+
+    for _ in range(50):
+        base = random.randint(20000, 40000)
+        try:
+            for port in range(base, base + 6):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no six free consecutive ports")
+
+
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace uvicorn.run: record what would have been served."""
@@ -275,7 +291,17 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def fake_run(app: Any, **kwargs: Any) -> None:
         calls.append({"app": app, **kwargs})
 
+    real_serve = serve_cmd.uvicorn.Server.serve
+
+    async def fake_serve(server: Any, sockets: Any = None) -> None:
+        if server.config.port not in (8123, 8124):  # the demo systems really run
+            await real_serve(server, sockets)
+            return
+        calls.append({"app": server.config.app, "host": server.config.host,
+                      "port": server.config.port})
+
     monkeypatch.setattr(serve_cmd.uvicorn, "run", fake_run)
+    monkeypatch.setattr(serve_cmd.uvicorn.Server, "serve", fake_serve)
     # create_app() points the root log handler at sys.stderr, which capsys closes afterwards
     monkeypatch.setattr("relaydesk.app.configure_logging", lambda *a, **k: None)
     return calls
@@ -294,15 +320,17 @@ def test_serve_from_another_directory_uses_its_var(
 def test_demo_seeds_once_and_prints_the_url_and_logins(
     data_dir: Path, main: Any, no_server: list[dict[str, Any]]
 ) -> None:
-    code, out, _ = main("demo", "--port", "8124")
+    base = str(_free_base_port())
+    code, out, _ = main("demo", "--port", "8124", "--systems-base-port", base)
     assert code == 0
     assert "http://127.0.0.1:8124/" in out
+    assert f"http://127.0.0.1:{base}" in out, "the demo systems are listed"
     for email in ("owner@demo.relaydesk.local", "agent@demo.relaydesk.local"):
         assert email in out
     assert "relaydesk-demo" in out
     assert len(rows(data_dir, "SELECT id FROM customers")) == 30
 
-    code, again, _ = main("demo", "--port", "8124")
+    code, again, _ = main("demo", "--port", "8124", "--systems-base-port", base)
     assert code == 0
     assert again == out
     assert len(rows(data_dir, "SELECT id FROM tenants WHERE slug = 'demo'")) == 1
