@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 import relaydesk.cli as cli
 from relaydesk.cli import serve as serve_cmd
 from relaydesk.config import Settings, get_settings
+from relaydesk.demo_systems.runner import free_base_port
 
 cli._register()
 runner = CliRunner()
@@ -267,22 +268,6 @@ def test_prepare_database_keeps_the_embedded_data_under_var_of_the_cwd(
     assert rows(tmp_path / "var", "SELECT version_num FROM alembic_version")
 
 
-def _free_base_port() -> int:
-    import random
-    import socket
-
-    for _ in range(50):
-        base = random.randint(20000, 40000)
-        try:
-            for port in range(base, base + 6):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no six free consecutive ports")
-
-
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace uvicorn.run: record what would have been served."""
@@ -320,7 +305,7 @@ def test_serve_from_another_directory_uses_its_var(
 def test_demo_seeds_once_and_prints_the_url_and_logins(
     data_dir: Path, main: Any, no_server: list[dict[str, Any]]
 ) -> None:
-    base = str(_free_base_port())
+    base = str(free_base_port())
     code, out, _ = main("demo", "--port", "8124", "--systems-base-port", base)
     assert code == 0
     assert "http://127.0.0.1:8124/" in out

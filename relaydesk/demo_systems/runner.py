@@ -168,3 +168,20 @@ def banner(urls: list[tuple[str, str]]) -> list[str]:
     lines = ["Demo enterprise systems of 云栖优选 (docs/demo-systems.md):"]
     lines += [f"  {name:<11}{url}\n  {'':<11}{logins[name]}" for name, url in urls]
     return lines
+
+
+def free_base_port(count: int = 6, host: str = "127.0.0.1") -> int:
+    """A first port such that ``count`` consecutive ports are free right now (tests, demos)."""
+    import random
+    import socket
+
+    for _ in range(100):
+        base = random.randint(20000, 40000)  # noqa: S311 - not a secret
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports found")

@@ -3,8 +3,6 @@ systems, agents can use the everyday actions (masked), and finance stays closed 
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,32 +14,16 @@ from relaydesk.app import create_app
 from relaydesk.cli.serve import prepare_database
 from relaydesk.config import Settings
 from relaydesk.demo.seed import DEMO_PASSWORD, DEMO_SLUG, seed_demo
-from relaydesk.demo_systems.runner import start_all, stop_all
+from relaydesk.demo_systems.runner import free_base_port, start_all, stop_all
 
 API = "/api/v1"
-
-
-def _free_base_port() -> int:
-    for _ in range(50):
-        base = random.randint(20000, 40000)
-        ok = True
-        for port in range(base, base + 6):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no six free consecutive ports")
 
 
 @pytest.fixture
 async def demo_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(data_dir=tmp_path / "var")
     await prepare_database(settings)
-    base = _free_base_port()
+    base = free_base_port()
     await seed_demo(settings, systems_base_port=base)
     await start_all("127.0.0.1", base, data_dir=settings.data_dir)
     app = create_app(settings)

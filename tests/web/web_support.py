@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from relaydesk.demo_systems.runner import free_base_port
+
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
 DIST = ROOT / "relaydesk" / "web" / "dist"
@@ -49,7 +51,8 @@ def demo_server(data_dir: Path, log_path: Path, timeout: float = 90.0) -> Iterat
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from relaydesk.cli import main; main()",
-             "demo", "--host", "127.0.0.1", "--port", str(port)],
+             "demo", "--host", "127.0.0.1", "--port", str(port),
+             "--systems-base-port", str(free_base_port())],
             cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
