@@ -16,6 +16,11 @@ export type ApiKey = Schemas['ApiKeyOut']
 export type AuditEntry = Schemas['AuditEntryOut']
 export type Me = Schemas['MeOut']
 export type TokenOut = Schemas['TokenOut']
+export type ConnectorInstance = Schemas['InstanceOut']
+export type ConnectorAction = Schemas['ActionOut']
+export type ActionOutcome = Schemas['ActionOutcome']
+export type ConnectorCall = Schemas['CallOut']
+export type InstanceHealth = Schemas['InstanceHealthOut']
 
 /** What the client needs from the signed-in session (the auth store provides it). */
 export interface SessionHooks {

@@ -69,6 +69,19 @@ export const routes: RouteRecordRaw[] = [
         meta: { title: 'menu.audit', permissions: ['audit.read'] },
       },
       {
+        path: 'admin/connectors',
+        name: 'connectors',
+        component: () => import('@/views/connectors/ConnectorsView.vue'),
+        meta: { title: 'menu.connectors', permissions: ['connectors.read'] },
+      },
+      {
+        path: 'admin/connectors/:id',
+        name: 'connector',
+        component: () => import('@/views/connectors/ConnectorDetailView.vue'),
+        props: true,
+        meta: { title: 'menu.connectors', permissions: ['connectors.read'] },
+      },
+      {
         path: 'forbidden',
         name: 'forbidden',
         component: () => import('@/views/StatusView.vue'),

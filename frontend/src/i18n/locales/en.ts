@@ -17,7 +17,7 @@ const en = {
   menu: {
     home: 'Workbench', customers: 'Customers', admin: 'Administration', users: 'Users',
     roles: 'Roles & permissions', org: 'Departments & teams', apiKeys: 'API keys',
-    settings: 'Organisation settings', audit: 'Audit log',
+    settings: 'Organisation settings', audit: 'Audit log', connectors: 'Connectors',
   },
   layout: {
     logout: 'Sign out', organisation: 'Organisation', collapse: 'Collapse menu',
@@ -113,6 +113,36 @@ const en = {
     timeRange: 'Time range', from: 'From', to: 'To', seq: '#', time: 'Time', target: 'Target', ip: 'IP',
     chainOk: 'Chain intact · {n} rows verified', chainBroken: 'Chain broken at row {seq}: {problem}',
     chainUnknown: 'Chain not verified', verify: 'Verify again',
+  },
+  connectors: {
+    title: 'Connectors', kind: 'Kind', connector: 'Connector', enabled: 'Enabled', disabled: 'Disabled',
+    sandbox: 'Sandbox', actionsCount: 'Actions', open: 'Open', back: 'All connectors',
+    empty: 'No connectors are set up yet', version: 'Version {n}',
+    tabs: { actions: 'Actions', health: 'Health', calls: 'Recent calls' },
+    action: 'Action', effect: 'Effect', effects: { read: 'Read', write: 'Write' },
+    permission: 'Permission', mayRun: 'You may run it', run: 'Run', runTitle: 'Run: {name}',
+    noParams: 'This action takes no parameters.', required: 'Required',
+    problems: {
+      required: 'Required', integer: 'Enter a whole number', number: 'Enter a number',
+      minimum: 'At least {limit}', maximum: 'At most {limit}', pattern: 'Does not match the expected format',
+    },
+    confirmTitle: 'This action changes data in {system}', confirmHint: 'These parameters will be sent:',
+    confirmRun: 'Send', edit: 'Change parameters', again: 'Run again',
+    ok: 'Succeeded', failed: 'Failed', fetchedAt: 'Fetched at {time}', failedAt: 'Failed at {time}',
+    cached: 'From cache', stale: 'Stale: the system failed, cached data shown',
+    latency: '{ms} ms', attempts: '{n} attempts', table: 'Table', json: 'JSON', noRows: 'No records',
+    errorClass: 'Class', errorKind: 'Kind', errorCode: 'Code', errorMessage: 'Message',
+    httpStatus: 'HTTP status', retryAfter: 'Retry after {s} s', problemsTitle: 'Problems',
+    health: {
+      calls: 'Calls', successRate: 'Success rate', p50: 'p50', p95: 'p95', lastSuccess: 'Last success',
+      lastFailure: 'Last failure', lastError: 'Last error', cacheHits: 'Cache hits', breaker: 'Breaker',
+      window: 'Figures cover the last {n} calls of each action',
+      breakers: { closed: 'Closed', open: 'Open', half_open: 'Half open' },
+    },
+    calls: {
+      time: 'Time', outcome: 'Outcome', outcomes: { success: 'Success', error: 'Error' }, error: 'Error',
+      actor: 'Actor', priority: 'Priority', latency: 'Latency', params: 'Parameters',
+    },
   },
   pages: {
     forbidden: 'You do not have permission to open this page.', notFound: 'This page does not exist.',

@@ -18,7 +18,7 @@ const zhCN: Messages = {
   menu: {
     home: '工作台', customers: '客户', admin: '系统管理', users: '用户',
     roles: '角色与权限', org: '部门与团队', apiKeys: 'API 密钥',
-    settings: '组织设置', audit: '审计日志',
+    settings: '组织设置', audit: '审计日志', connectors: '连接器',
   },
   layout: {
     logout: '退出登录', organisation: '组织', collapse: '收起菜单',
@@ -114,6 +114,36 @@ const zhCN: Messages = {
     timeRange: '时间范围', from: '开始', to: '结束', seq: '序号', time: '时间', target: '对象', ip: 'IP',
     chainOk: '审计链完整 · 已校验 {n} 条', chainBroken: '审计链在第 {seq} 条断裂：{problem}',
     chainUnknown: '审计链未校验', verify: '重新校验',
+  },
+  connectors: {
+    title: '连接器', kind: '类型', connector: '连接器', enabled: '已启用', disabled: '已停用',
+    sandbox: '沙箱', actionsCount: '动作', open: '打开', back: '全部连接器',
+    empty: '还没有配置连接器', version: '版本 {n}',
+    tabs: { actions: '动作', health: '健康状况', calls: '最近调用' },
+    action: '动作', effect: '作用', effects: { read: '读取', write: '写入' },
+    permission: '权限', mayRun: '可以执行', run: '执行', runTitle: '执行：{name}',
+    noParams: '此动作没有参数。', required: '必填',
+    problems: {
+      required: '必填', integer: '请输入整数', number: '请输入数字',
+      minimum: '不能小于 {limit}', maximum: '不能大于 {limit}', pattern: '格式不正确',
+    },
+    confirmTitle: '此动作会修改{system}中的数据', confirmHint: '将发送以下参数：',
+    confirmRun: '确认发送', edit: '修改参数', again: '再次执行',
+    ok: '成功', failed: '失败', fetchedAt: '获取时间 {time}', failedAt: '失败时间 {time}',
+    cached: '来自缓存', stale: '已过期：系统调用失败，显示的是缓存数据',
+    latency: '{ms} 毫秒', attempts: '{n} 次请求', table: '表格', json: 'JSON', noRows: '没有记录',
+    errorClass: '分类', errorKind: '类型', errorCode: '错误码', errorMessage: '信息',
+    httpStatus: 'HTTP 状态', retryAfter: '{s} 秒后重试', problemsTitle: '问题',
+    health: {
+      calls: '调用次数', successRate: '成功率', p50: 'p50', p95: 'p95', lastSuccess: '最近成功',
+      lastFailure: '最近失败', lastError: '最近错误', cacheHits: '缓存命中', breaker: '熔断器',
+      window: '统计每个动作最近 {n} 次调用',
+      breakers: { closed: '关闭', open: '打开', half_open: '半开' },
+    },
+    calls: {
+      time: '时间', outcome: '结果', outcomes: { success: '成功', error: '错误' }, error: '错误',
+      actor: '调用者', priority: '优先级', latency: '耗时', params: '参数',
+    },
   },
   pages: {
     forbidden: '您没有权限打开此页面。', notFound: '页面不存在。',
