@@ -89,9 +89,9 @@ def cpu_seconds(pid: int) -> float | None:
 # --- PostgreSQL ---
 
 
-async def ensure_pg_database(url: str, *, fresh: bool = False) -> bool:
-    """Create the database of ``url`` if missing (``fresh``: drop it first); False when the
-    server cannot be reached."""
+async def ensure_pg_database(url: str, *, fresh: bool = False, create: bool = True) -> bool:
+    """Create the database of ``url`` if missing (``fresh``: drop it first; ``create=False``:
+    only that); False when the server cannot be reached."""
     from sqlalchemy import text
 
     from relaydesk.kit.db import make_engine
@@ -104,27 +104,12 @@ async def ensure_pg_database(url: str, *, fresh: bool = False) -> bool:
             if fresh:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             sql = text("SELECT 1 FROM pg_database WHERE datname = :n")
-            if (await conn.execute(sql, {"n": name})).first() is None:
+            if create and (await conn.execute(sql, {"n": name})).first() is None:
                 await conn.execute(text(f'CREATE DATABASE "{name}"'))
         return True
     except Exception as exc:  # refused, unknown host, bad password, timeout
         print(f"  PostgreSQL at {base} not reachable ({type(exc).__name__}); skipped")
         return False
-    finally:
-        await admin.dispose()
-
-
-async def drop_pg_database(url: str) -> None:
-    from sqlalchemy import text
-
-    from relaydesk.kit.db import make_engine
-
-    base, _, name = url.rpartition("/")
-    admin = make_engine(f"{base}/postgres")
-    try:
-        async with asyncio.timeout(10), admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
 
@@ -367,8 +352,11 @@ async def loadgen(job: dict[str, Any]) -> dict[str, Any]:
                         return
                 writer.write(request)
                 sent_count += 1
-                answer = await _read_response(reader)
-                if answer is None:  # the server closed the connection
+                try:
+                    answer = await _read_response(reader)
+                except (OSError, asyncio.IncompleteReadError) as exc:
+                    answer, sample = None, sample or repr(exc)
+                if answer is None:  # the server closed or reset the connection
                     errors += 1
                     return
                 latencies.append(time.perf_counter() - due)

@@ -39,7 +39,6 @@ from typing import Any
 
 from _common import (
     Result,
-    drop_pg_database,
     ensure_pg_database,
     http_request,
     load_average,
@@ -288,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--concurrency", type=int, default=10, help="connections of the closed-loop "
         "concurrent load (1: none)")
     add("--rate", type=float, action="append", dest="rates", metavar="R", help="also an "
-        "open-loop load of R requests/s over --connections; repeatable (default 100; 0: none)")
+        "open-loop load of R requests/s over --connections; repeatable (default 50; 0: none)")
     add("--connections", type=int, default=20, help="connections of the open-loop loads")
     add("--database-url", action="append", dest="urls", metavar="URL", help="'sqlite' or a "
         "postgresql+asyncpg:// URL (a fresh database of that name is created, then dropped); "
@@ -301,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "sequential (b) and (c) runs (collapsed stacks, one file each, into DIR)")
     add("--py-spy", default=shutil.which("py-spy") or "py-spy", help="py-spy executable")
     args = parser.parse_args(argv)
-    args.rates = [r for r in (args.rates or [100.0]) if r > 0]
+    args.rates = [r for r in (args.rates or [50.0]) if r > 0]
 
     explicit = args.urls is not None
     urls = [None if u == "sqlite" else u for u in args.urls or ["sqlite", DEFAULT_PG]]
@@ -320,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = bench_database(url, args, Path(tmp))
             finally:
                 if url is not None:
-                    asyncio.run(drop_pg_database(url))
+                    asyncio.run(ensure_pg_database(url, fresh=True, create=False))
             report(run)
             runs.append(run)
     print(f"\n1-minute load average at the end: {load_average()}")

@@ -43,7 +43,7 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_bench"
 PASSWORD = "bench-password-不要在生产使用"
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 20.0
-DEFAULT_RATES = (200.0, 500.0)
+DEFAULT_RATES = (100.0, 200.0)
 
 
 def bare_app() -> Any:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--connections", type=int, default=100)
     add("--rate", type=float, action="append", dest="rates", metavar="R",
         help="also an open-loop run at R requests/s over the connections (asyncio load "
-             "generator); repeatable; default: 200 and 500; 0: none")
+             "generator); repeatable; default: 100 and 200; 0: none")
     add("--skip-saturation", action="store_true", help="only the --rate runs")
     add("--threads", type=int, default=1, help="wrk threads")
     add("--customers", type=int, default=50)
