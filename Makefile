@@ -10,7 +10,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install services test lint bench demo web browser-deps screenshots api-snapshot clean
+.PHONY: help venv install services test lint bench demo web browser-deps screenshots api-snapshot events-docs mail-servers clean
 
 help: ## List the targets
 	@echo "Relaydesk make targets:"
@@ -34,9 +34,14 @@ $(STAMP): pyproject.toml | $(VPY)
 services: install ## Start PostgreSQL, Redis and MariaDB if installed but stopped
 	@bash scripts/services.sh
 
-test: install services web browser-deps ## Run every test: pytest (browser E2E included), then Vitest
+test: install services web browser-deps mail-servers ## Run every test: pytest (browser E2E included), then Vitest
 	$(VPY) -m pytest $(PYTEST_ARGS)
 	cd $(FRONTEND) && $(NPM) test
+
+mail-servers: ## Install Debian's dovecot IMAP server for the e-mail channel tests, if missing
+	@if [ ! -x /usr/sbin/dovecot ]; then \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd \
+		|| { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd; }; fi
 
 lint: install ## ruff on relaydesk, tests and bench; mypy --strict on relaydesk
 	$(VENV)/bin/ruff check $(wildcard relaydesk tests bench)
@@ -71,7 +76,22 @@ $(WEB_DIST)/index.html: $(WEB_DEPS) $(WEB_SOURCES)
 	cd $(FRONTEND) && $(NPM) run build
 	@touch $@
 
-web: $(WEB_DIST)/index.html ## Build the web UI (npm ci / npm run build only when stale)
+WIDGET := widget
+WIDGET_JS := relaydesk/web/widget/dist/widget.js
+WIDGET_DEPS := $(WIDGET)/node_modules/.relaydesk-installed
+WIDGET_SOURCES := $(shell find $(WIDGET)/src -type f 2>/dev/null) \
+	$(wildcard $(WIDGET)/package.json $(WIDGET)/vite.config.ts $(WIDGET)/tsconfig.json \
+	           $(WIDGET)/scripts/size.mjs)
+
+$(WIDGET_DEPS): $(WIDGET)/package-lock.json
+	cd $(WIDGET) && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+$(WIDGET_JS): $(WIDGET_DEPS) $(WIDGET_SOURCES)
+	cd $(WIDGET) && $(NPM) run build
+	@touch $@
+
+web: $(WEB_DIST)/index.html $(WIDGET_JS) ## Build the web UI and the chat widget (only when stale)
 
 browser-deps: ## Install Debian's Chromium (and a CJK font) for the browser tests, if missing
 	@if ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then \
@@ -86,6 +106,9 @@ browser-deps: ## Install Debian's Chromium (and a CJK font) for the browser test
 screenshots: install web browser-deps ## Refresh docs/screenshots/*.png from the browser suite
 	RELAYDESK_SCREENSHOTS=1 $(VPY) -m pytest tests/web/test_e2e.py -q -p no:cacheprovider
 
+events-docs: install ## Regenerate docs/events.md from the event catalogue
+	$(VENV)/bin/python -m relaydesk.events.docs
+
 api-snapshot: install $(WEB_DEPS) ## Regenerate frontend/src/api/openapi.json and schema.d.ts
 	cd $(FRONTEND) && $(NPM) run api:generate
 
@@ -94,6 +117,7 @@ demo: install web ## Migrate, seed and serve a demo instance (prints URLs and lo
 
 clean: ## Remove var/ and caches (keeps .venv)
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage build dist \
-		$(WEB_DIST)
-	find . \( -path ./.venv -o -path ./.git -o -path ./frontend/node_modules \) -prune \
+		$(WEB_DIST) relaydesk/web/widget/dist
+	find . \( -path ./.venv -o -path ./.git -o -path ./frontend/node_modules \
+		-o -path ./widget/node_modules \) -prune \
 		-o -type d -name __pycache__ -exec rm -rf {} +

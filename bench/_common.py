@@ -8,12 +8,10 @@ benchmarks start in a separate process (``--loadgen`` reads a JSON job from stdi
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import importlib
 import json
-import math
 import os
 import re
 import socket
@@ -205,10 +203,14 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def run_wrk(url: str, headers: dict[str, str], connections: int, seconds: float,
-            threads: int = 1) -> Result:
-    """Closed-loop GETs with wrk (one request in flight per connection)."""
+            threads: int = 1, script: Path | None = None,
+            script_args: Sequence[str] = ()) -> Result:
+    """Closed-loop load with wrk (one request in flight per connection): GETs of ``url``, or
+    what the Lua ``script`` makes (with ``script_args`` after ``--``)."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-           "--latency", "--timeout", "10s", *(f"-H{k}: {v}" for k, v in headers.items()), url]
+           "--latency", "--timeout", "10s", *(f"-H{k}: {v}" for k, v in headers.items())]
+    cmd += [*(["-s", str(script)] if script else []), url]
+    cmd += ["--", *script_args] if script_args else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
     def ms(label: str) -> float:
@@ -228,13 +230,16 @@ def run_wrk(url: str, headers: dict[str, str], connections: int, seconds: float,
 
 
 def run_loadgen(url: str, requests: Sequence[str], connections: int, seconds: float,
-                rate: float | None = None, expect: Sequence[str] = ()) -> Result:
-    """The asyncio load generator in a separate process: ``requests`` (see
-    :func:`http_request`) are sent in turn; closed loop, or open loop at ``rate``/s.
-    A response that is not 2xx or lacks one of the ``expect`` strings is an error."""
+                rate: float | None = None, expect: Sequence[str] = (),
+                requests_file: Path | None = None) -> Result:
+    """The asyncio load generator (bench/_loadgen.py) in a separate process: ``requests``
+    (see :func:`http_request`), or the NUL-separated raw requests of ``requests_file``, are
+    sent in turn; closed loop, or open loop at ``rate``/s. A response that is not 2xx or
+    lacks one of the ``expect`` strings is an error."""
     job = {"url": url, "requests": list(requests), "connections": connections,
-           "seconds": seconds, "rate": rate, "expect": list(expect)}
-    done = subprocess.run([sys.executable, str(HERE / "_common.py"), "--loadgen"],
+           "seconds": seconds, "rate": rate, "expect": list(expect),
+           "requests_file": str(requests_file) if requests_file else None}
+    done = subprocess.run([sys.executable, str(HERE / "_loadgen.py")],
                           input=json.dumps(job), capture_output=True, text=True,
                           timeout=seconds + 120)
     if done.returncode != 0:
@@ -281,118 +286,8 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return sorted_values[min(n - 1, int(p * n))] * 1000 if n else float("nan")
 
 
-# --- The asyncio load generator (runs in its own process) ---
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
-    """(status line, body) of one response; None when the server closed the connection."""
-    status_line = await reader.readline()
-    if not status_line:
-        return None
-    length, chunked = 0, False
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if not chunked:
-        return status_line, await reader.readexactly(length)
-    body = bytearray()
-    while size := int((await reader.readline()).split(b";")[0], 16):
-        body += await reader.readexactly(size)
-        await reader.readline()
-    await reader.readline()  # the empty line after the last chunk
-    return status_line, bytes(body)
-
-
-async def loadgen(job: dict[str, Any]) -> dict[str, Any]:
-    """Keep-alive HTTP/1.1 over raw asyncio streams, one request in flight per connection.
-
-    Closed loop (``rate`` None): each connection sends its next request when the previous
-    answer is in; latency = answer - send. Open loop (``rate`` R): request i is due at
-    start + i/R; a free connection takes the next due request, waiting for its time, and its
-    latency is counted from that time, so waiting for a free connection (queueing) counts.
-    """
-    parts = urlsplit(job["url"])
-    requests = [r.encode() for r in job["requests"]]
-    expect = [e.encode() for e in job["expect"]]
-    connections, seconds, rate = job["connections"], job["seconds"], job["rate"]
-    latencies: list[float] = []
-    lags: list[float] = []
-    errors = sent_count = counter = 0
-    sample: str | None = None
-    streams = [await asyncio.open_connection(parts.hostname, parts.port)
-               for _ in range(connections)]
-    start = time.perf_counter() + 0.01
-    deadline = start + seconds
-    hard_deadline = deadline + (10 if rate else 0)
-
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal errors, counter, sent_count, sample
-        try:
-            while True:
-                index = counter
-                counter += 1
-                request = requests[index % len(requests)]
-                if rate:
-                    due = start + index / rate
-                    if due >= deadline:
-                        return
-                    if (wait := due - time.perf_counter()) > 0:
-                        await asyncio.sleep(wait)
-                    elif time.perf_counter() > hard_deadline:
-                        return
-                    sent = time.perf_counter()
-                    lags.append(sent - due)
-                else:
-                    due = sent = time.perf_counter()
-                    if sent >= deadline:
-                        return
-                writer.write(request)
-                sent_count += 1
-                try:
-                    answer = await _read_response(reader)
-                except (OSError, asyncio.IncompleteReadError) as exc:
-                    answer, sample = None, sample or repr(exc)
-                if answer is None:  # the server closed or reset the connection
-                    errors += 1
-                    return
-                latencies.append(time.perf_counter() - due)
-                status, body = answer
-                if not status.startswith(b"HTTP/1.1 2") or not all(e in body for e in expect):
-                    errors += 1
-                    sample = sample or (status + body[:500]).decode(errors="replace")
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(connection(r, w) for r, w in streams))
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    lags.sort()
-    unsent = max(0, math.ceil(seconds * rate) - sent_count) if rate else 0
-    return {"requests_per_s": len(latencies) / elapsed, "p50_ms": percentile(latencies, 0.50),
-            "p99_ms": percentile(latencies, 0.99), "requests": len(latencies), "errors": errors,
-            "tool": "python-asyncio" + (" (open loop)" if rate else ""),
-            "connections": connections, "rate": rate,
-            "send_lag_p99_ms": percentile(lags, 0.99) if rate else None, "unsent": unsent,
-            "error_sample": sample}
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--loadgen", action="store_true", help="read a JSON job from stdin")
-    args = parser.parse_args(argv)
-    if not args.loadgen:
-        print("bench/_common.py holds shared helpers; run bench/api_read.py or another script")
-        return 0
-    job = json.loads(sys.stdin.read())
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
-    print(json.dumps(asyncio.run(loadgen(job))))
+    print("bench/_common.py holds shared helpers; run bench/api_read.py or another script")
     return 0
 
 

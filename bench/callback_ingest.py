@@ -22,22 +22,27 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from _common import (
+    Result,
+    cpu_seconds,
+    ensure_pg_database,
+    load_average,
+    run_loadgen,
+    run_wrk,
+    server,
+    wait_for_quiet,
+)
 from starlette.requests import Request  # resolved by FastAPI in bare_app's annotations
 
-HERE = Path(__file__).resolve().parent
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_bench"
 SECRET = "bench-callback-secret"
 SECRET_KEY = "bench-secret-key-" + "k" * 40
@@ -237,165 +242,39 @@ def write_requests(path: Path, url_path: str, port: int, count: int) -> None:
             out.write(head.encode() + body + b"\0")
 
 
-# --- Servers ---
-
-
-@contextlib.contextmanager
-def server(factory: str, env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
-    """``uvicorn bench/callback_ingest:<factory> --factory``, one worker; yields (port, pid)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    cmd = [sys.executable, "-m", "uvicorn", f"callback_ingest:{factory}", "--factory",
-           "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not _listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --- Load ---
 
 
-@dataclass
-class Result:
-    target: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    tool: str
-    server_cpu_ms: float | None = None
-    #: requests answered in warm-up + timed run, and inbox rows stored meanwhile (Relaydesk)
-    answered: int | None = None
-    stored: int | None = None
+def load(base: str, file: Path, args: argparse.Namespace, seconds: float) -> Result:
+    """Closed-loop load replaying the requests of ``file`` (wrk + Lua, or the asyncio one)."""
+    if args.tool == "wrk":
+        script = file.with_suffix(".lua")
+        script.write_text(LUA)
+        return run_wrk(base + "/", {}, args.connections, seconds, script=script,
+                       script_args=[str(file)])  # fmt: skip
+    return run_loadgen(base, [], args.connections, seconds, requests_file=file)
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def run_wrk(port: int, file: Path, args: argparse.Namespace, seconds: float) -> Result:
-    script = file.with_suffix(".lua")
-    script.write_text(LUA)
-    cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(seconds))}s", "--latency",
-           "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/", "--", str(file)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s*{label}\s+([0-9.]+)(us|ms|s|m)\s*$", out, re.M)
-        if m is None:
-            raise SystemExit(f"could not read {label} from wrk:\n{out}")
-        return float(m.group(1)) * _UNITS[m.group(2)]
-
-    def ints(pattern: str) -> list[int]:
-        return [int(g) for m in re.finditer(pattern, out) for g in m.groups()]
-
-    errors = sum(ints(r"Non-2xx or 3xx responses:\s+(\d+)")) + sum(
-        ints(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"))
-    rps = float(re.findall(r"Requests/sec:\s+([0-9.]+)", out)[0])
-    return Result("", rps, ms("50%"), ms("99%"), ints(r"(\d+) requests in")[0], errors, "wrk")
-
-
-def run_python_loadgen(port: int, file: Path, args: argparse.Namespace, seconds: float) -> Result:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", str(port),
-           "--requests-file", str(file), "--connections", str(args.connections),
-           "--seconds", str(seconds)]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return Result(**{**json.loads(out), "target": ""})
-
-
-async def _loadgen(port: int, data: bytes, connections: int, seconds: float) -> dict[str, Any]:
-    """Keep-alive HTTP/1.1 over raw asyncio streams, one request in flight per connection."""
-    requests = iter(data.split(b"\0")[:-1])
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def connection() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for request in requests:
-                if time.perf_counter() >= deadline:
-                    return
-                started = time.perf_counter()
-                writer.write(request)
-                status_line = await reader.readline()
-                if not status_line:
-                    errors += 1
-                    return
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - started)
-                if not status_line.startswith(b"HTTP/1.1 2"):
-                    errors += 1
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(connections)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        n = len(latencies)
-        return latencies[min(n - 1, int(p * n))] * 1000 if n else float("nan")
-
-    return {"requests_per_s": len(latencies) / elapsed, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "requests": len(latencies), "errors": errors, "tool": "python-asyncio"}  # fmt: skip
-
-
-def measure(port: int, pid: int, url_path: str, args: argparse.Namespace, work: Path) -> Result:
-    """Warm-up, then the timed run, each with its own freshly signed, distinct requests."""
-    runner = run_wrk if args.tool == "wrk" else run_python_loadgen
+def measure(base: str, pid: int, url_path: str, args: argparse.Namespace,
+            work: Path) -> tuple[Result, int]:
+    """Warm-up, then the timed run, each with its own freshly signed, distinct requests:
+    (the timed run's figures, requests answered in both)."""
+    port = int(base.rsplit(":", 1)[1])
     warmed = 0
     if args.warmup > 0:
         warm = work / "warmup.req"
         write_requests(warm, url_path, port, int(args.warmup * args.max_rate))
-        warmed = runner(port, warm, args, args.warmup).requests
+        warmed = load(base, warm, args, args.warmup).requests
     timed = work / "timed.req"
     write_requests(timed, url_path, port, int(args.seconds * args.max_rate))
-    before = _cpu_seconds(pid)
-    result = runner(port, timed, args, args.seconds)
-    after = _cpu_seconds(pid)
+    before = cpu_seconds(pid)
+    result = load(base, timed, args, args.seconds)
+    after = cpu_seconds(pid)
     if before is not None and after is not None and result.requests:
         result.server_cpu_ms = (after - before) / result.requests * 1000
     if result.requests >= int(args.seconds * args.max_rate):
         print("  WARNING: the pre-generated requests ran out (raise --max-rate)")
-    result.answered = warmed + result.requests
-    return result
+    return result, warmed + result.requests
 
 
 def bench_database(url: str | None, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -409,31 +288,33 @@ def bench_database(url: str | None, args: argparse.Namespace, workdir: Path) -> 
     asyncio.run(drain_inbox(env))  # rows left pending by earlier runs on the same database
     url_path = f"/hooks/{slug}/tickets/ticket_status_changed"
     print(f"  seeded tenant {slug} with a `tickets` instance; POST {url_path}")
-    with server("relaydesk_app", env, data_dir / "relaydesk.log") as (port, pid):
+    started_load = load_average()
+    with server("callback_ingest:relaydesk_app", env, data_dir / "relaydesk.log") as (base, pid):
         stored_before = asyncio.run(count_inbox(env, slug))
-        relaydesk = measure(port, pid, url_path, args, data_dir)
+        relaydesk, answered = measure(base, pid, url_path, args, data_dir)
         relaydesk.target = "relaydesk"
     stored = asyncio.run(count_inbox(env, slug)) - stored_before
-    relaydesk.stored = stored
     processed, processing_rate = asyncio.run(drain_inbox(env))
-    with server("bare_app", {}, data_dir / "bare.log") as (port, pid):
-        bare = measure(port, pid, url_path, args, data_dir)
+    with server("callback_ingest:bare_app", {}, data_dir / "bare.log") as (base, pid):
+        bare, _ = measure(base, pid, url_path, args, data_dir)
         bare.target = "bare FastAPI"
     ratio = relaydesk.requests_per_s / bare.requests_per_s
     return {"database": label, "ratio": ratio, "goal_met": relaydesk.requests_per_s >= GOAL_RATE,
+            "load_average_at_start": started_load, "answered": answered, "stored": stored,
             "processed": processed, "processing_per_s": processing_rate,
             "results": [asdict(relaydesk), asdict(bare)]}  # fmt: skip
 
 
 def report(run: dict[str, Any]) -> None:
-    print(f"\n{run['database']}\n  {'target':<14}{'callbacks/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+    print(f"\n{run['database']}  (load average {run['load_average_at_start']} at the start)"
+          f"\n  {'target':<14}{'callbacks/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'requests':>10}{'errors':>8}{'CPU ms/req':>12}")  # fmt: skip
     for r in run["results"]:
         cpu = "n/a" if r["server_cpu_ms"] is None else f"{r['server_cpu_ms']:.3f}"
         print(f"  {r['target']:<14}{r['requests_per_s']:>12.1f}{r['p50_ms']:>9.2f}"
               f"{r['p99_ms']:>9.2f}{r['requests']:>10}{r['errors']:>8}{cpu:>12}")  # fmt: skip
     relaydesk = run["results"][0]
-    print(f"  answered {relaydesk['answered']} (warm-up + timed run), stored {relaydesk['stored']}"
+    print(f"  answered {run['answered']} (warm-up + timed run), stored {run['stored']}"
           " inbox rows (more by up to the requests in flight when the load stopped)")
     print(f"  then processed "
           f"{run['processed']} pending rows at {run['processing_per_s']:.0f}/s "
@@ -459,31 +340,19 @@ def main(argv: list[str] | None = None) -> int:
     add("--with-processor", action="store_true",
         help="also run the inbox processor in the Relaydesk process during the load")
     add("--json", type=Path, help="also write the figures to this file")
-    add("--loadgen", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    add("--requests-file", type=Path, help=argparse.SUPPRESS)
+    add("--max-load", type=float, default=1.0,
+        help="wait for the 1-minute load average to fall below this first")
+    add("--wait", type=float, default=300.0, help="... for at most this many seconds")
     args = parser.parse_args(argv)
-
-    if args.loadgen:  # child process: generate load, print JSON
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            uvloop.install()
-        data = args.requests_file.read_bytes()
-        result = asyncio.run(_loadgen(args.loadgen, data, args.connections, args.seconds))
-        print(json.dumps(result))
-        return 0
 
     if args.tool == "auto":
         args.tool = "wrk" if shutil.which("wrk") else "python"
-    from api_read import ensure_pg_database
-
     explicit = args.urls is not None
     urls = [None if u == "sqlite" else u for u in args.urls or ["sqlite", DEFAULT_PG]]
     print(f"load: {args.tool}, {args.connections} connections, {args.warmup:g} s warm-up + "
           f"{args.seconds:g} s per target; {os.cpu_count()} CPUs; one uvicorn worker each; "
           f"processor {'on' if args.with_processor else 'off'}")  # fmt: skip
-    if os.getloadavg()[0] > 0.5:
-        print(f"WARNING: 1-minute load average is {os.getloadavg()[0]:.2f} before starting")
+    print(f"1-minute load average at the start: {wait_for_quiet(args.max_load, args.wait)}")
     runs = []
     with tempfile.TemporaryDirectory(prefix="relaydesk-bench-") as tmp:
         for url in urls:
@@ -495,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             run = bench_database(url, args, Path(tmp))
             report(run)
             runs.append(run)
-    print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"\n1-minute load average at the end: {load_average()}")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2, ensure_ascii=False))
     return 0

@@ -39,7 +39,7 @@ export default defineConfig({
   },
   server: {
     port: 5173,
-    proxy: { '/api': { target: backend, changeOrigin: false } },
+    proxy: { '/api': { target: backend, changeOrigin: false, ws: true } },
   },
   test: {
     environment: 'happy-dom',

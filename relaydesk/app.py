@@ -26,22 +26,42 @@ from relaydesk.kit.logging import configure_logging
 from relaydesk.kit.middleware import RequestContextMiddleware
 from relaydesk.kit.ratelimit import make_rate_limiter
 from relaydesk.kit.xml_negotiation import XmlNegotiationMiddleware
+from relaydesk.wiring import bind_process, start_hub, stop_hub
 
 API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
+    from relaydesk.apps.api import router as apps_router
     from relaydesk.audit.api import router as audit_router
     from relaydesk.auth.api import router as auth_router
     from relaydesk.auth.apikeys_api import router as apikeys_router
     from relaydesk.auth.users_api import router as users_router
+    from relaydesk.automation.api import router as rules_router
+    from relaydesk.channels.api_channel import router as api_channel_router
+    from relaydesk.channels.sms import router as sms_router
+    from relaydesk.channels.voice import router as voice_router
+    from relaydesk.conversations.api import router as conversations_router
+    from relaydesk.customer360.api import router as customer360_router
     from relaydesk.customers.api import router as customers_router
+    from relaydesk.events.api import router as events_router
     from relaydesk.integrations.api import router as connectors_router
+    from relaydesk.integrations.inbox_api import router as inbox_router
+    from relaydesk.notifications.api import router as notifications_router
+    from relaydesk.realtime.api import router as realtime_router
+    from relaydesk.reports.api import router as reports_router
+    from relaydesk.routing.api import router as routing_router
+    from relaydesk.sagas.api import router as sagas_router
     from relaydesk.tenancy.api import router as tenancy_router
+    from relaydesk.webhooks.api import router as webhooks_router
 
     router = APIRouter(prefix=API_PREFIX)
     for sub in (auth_router, tenancy_router, users_router, apikeys_router, audit_router,
-                customers_router, connectors_router):
+                customers_router, connectors_router, conversations_router,
+                realtime_router, routing_router, inbox_router, sagas_router, rules_router,
+                notifications_router, apps_router, events_router, sms_router,
+                api_channel_router, webhooks_router, voice_router, reports_router,
+                customer360_router):
         router.include_router(sub)
     return router
 
@@ -61,17 +81,31 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             redis = Redis.from_url(settings.redis.url)
         app.state.redis = redis
         app.state.connectors.redis = redis
-        inbox = None
-        if owns_db:  # tests pass their own Database and call process_pending themselves
+        bind_process(app.state.db, registry=app.state.connectors, keyring=app.state.keyring,
+                     rate_limiter=rate_limiter)  # fmt: skip
+        hub = app.state.hub = await start_hub(settings)
+        inbox = events_runtime = None
+        if owns_db:  # tests pass their own Database and drive the inbox and the bus themselves
+            from relaydesk.events.runtime import EventRuntime
             from relaydesk.integrations.inbox import InboxProcessor
 
             inbox = app.state.inbox_processor = InboxProcessor(app.state.db)
             inbox.start()
+            events_runtime = app.state.events = EventRuntime(
+                app.state.db, settings, notify_only=not settings.events.run_in_api
+            )
+            await events_runtime.start()
         try:
             yield
         finally:
+            if events_runtime is not None:
+                await events_runtime.stop()  # before the database is disposed
             if inbox is not None:
-                await inbox.stop()  # before the database is disposed
+                await inbox.stop()
+            await stop_hub(hub)
+            from relaydesk.webhooks import runtime as webhooks_runtime
+
+            await webhooks_runtime.runtime().aclose()
             await app.state.connectors.aclose()
             if redis is not None:
                 await redis.aclose()
@@ -101,17 +135,36 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.redis = None
     app.state.keyring = Keyring.from_settings(settings)
+    from relaydesk.webhooks import runtime as webhooks_runtime
+
+    webhooks_runtime.configure(keyring=app.state.keyring, limiter=rate_limiter)
     app.state.connectors = RuntimeRegistry()
+    from relaydesk.channels import load_channels
+    from relaydesk.channels.email.runtime import EmailRuntime, bind_email_runtime
+    from relaydesk.channels.email.storage import storage_from_settings
+
+    load_channels()
+    from relaydesk.channels.sms.runtime import bind_keyring
+
+    bind_keyring(app.state.db, app.state.keyring)
+    email = EmailRuntime(app.state.keyring, storage_from_settings(settings))
+    bind_email_runtime(app.state.db, email)
     errorhandlers.install(app)
     app.include_router(health.router)
     app.include_router(api_router())
     hooks_api.mount(app)  # inbound callbacks; ahead of every other route
+    from relaydesk.channels import webchat
+
+    webchat.mount(app)  # /widget/*: the visitors' socket, widget.js, public endpoints
     _mount_docs(app)
     _mount_web(app)
     # the last added runs first: request context → idempotency → XML negotiation → routes
     app.add_middleware(XmlNegotiationMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestContextMiddleware, settings=settings, rate_limiter=rate_limiter)
+    from relaydesk.apps.csp import FrameSrcMiddleware
+
+    app.add_middleware(FrameSrcMiddleware)  # outermost: sets frame-src for embedded apps
     return app
 
 

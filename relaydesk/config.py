@@ -105,6 +105,34 @@ class HttpSettings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
 
 
+class StorageSettings(BaseModel):
+    """Where attachments live: files under data_dir (default) or an S3-compatible store."""
+
+    backend: Literal["local", "s3"] = "local"
+    s3_endpoint: str | None = Field(default=None, description="https://minio.intranet:9000")
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_prefix: str = "relaydesk/"
+
+
+class EventsSettings(BaseModel):
+    backend: Literal["auto", "inprocess", "redis"] = Field(
+        default="auto",
+        description="Event bus: auto = Redis Streams when redis.url is set, else in-process",
+    )
+    run_in_api: bool = Field(
+        default=True,
+        description="Run the relay, consumers and job runner inside the API process; set "
+        "false when dedicated `relaydesk worker` processes do it",
+    )
+    max_attempts: int = Field(default=8, ge=1, le=100, description="Failures before dead letter")
+    partitions: int = Field(default=16, ge=1, le=1024, description="Redis stream partitions")
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    job_concurrency: int = Field(default=8, ge=1, le=256)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -121,6 +149,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     security: SecuritySettings = SecuritySettings()
     http: HttpSettings = HttpSettings()
+    events: EventsSettings = EventsSettings()
+    storage: StorageSettings = StorageSettings()
 
     @property
     def database_url(self) -> str:

@@ -43,8 +43,8 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _ensure_pg_database() -> None:
-    base, _, name = PG_URL.rpartition("/")
+async def _ensure_pg_database(url: str = PG_URL) -> None:
+    base, _, name = url.rpartition("/")
     admin = make_engine(f"{base}/postgres")
     async with admin.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -56,9 +56,9 @@ async def _ensure_pg_database() -> None:
     await admin.dispose()
 
 
-async def _fresh_postgres() -> AsyncEngine:
-    await _ensure_pg_database()
-    engine = make_engine(PG_URL)
+async def _fresh_postgres(url: str = PG_URL) -> AsyncEngine:
+    await _ensure_pg_database(url)
+    engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
@@ -73,6 +73,22 @@ async def engine(
         eng = await _fresh_postgres()
     else:
         path = tmp_path_factory.mktemp("sqlite") / "relaydesk.db"
+        eng = make_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def committing_engine(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
+    """A second database for tests that must commit for real (the deployment's path): what
+    they leave behind never shows in the rolled-back ``db`` of other tests."""
+    if backend == "postgres":
+        eng = await _fresh_postgres(f"{PG_URL}_commit")
+    else:
+        path = tmp_path_factory.mktemp("sqlite-commit") / "relaydesk.db"
         eng = make_engine(f"sqlite+aiosqlite:///{path}")
     await upgrade(eng)
     yield eng
@@ -188,3 +204,25 @@ def pytest_configure(config: pytest.Config) -> None:
     from relaydesk.auth import security
 
     security.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+async def settle(db: Database, rounds: int = 30) -> None:
+    """Run the real in-process bus (relay → every registered consumer) and the job runner
+    until nothing is left to do: what the event runtime does in production, step by step."""
+    from relaydesk.automation.consumers import register as register_rules
+    from relaydesk.events.dispatch import Dispatcher
+    from relaydesk.events.inprocess import InProcessBackend
+    from relaydesk.events.relay import Relay
+    from relaydesk.events.runtime import load_consumers
+    from relaydesk.jobs import JobRunner
+
+    load_consumers()
+    register_rules()
+    relay = Relay(db, InProcessBackend(Dispatcher(db, max_attempts=3, retry_base=0.0001)))
+    runner = JobRunner(db)
+    for _ in range(rounds):
+        published = await relay.run_once()
+        ran = await runner.run_once(50)
+        if not published and not ran:
+            return
+    raise AssertionError(f"the bus and jobs did not settle in {rounds} rounds")

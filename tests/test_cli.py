@@ -313,7 +313,7 @@ def test_demo_seeds_once_and_prints_the_url_and_logins(
     for email in ("owner@demo.relaydesk.local", "agent@demo.relaydesk.local"):
         assert email in out
     assert "relaydesk-demo" in out
-    assert len(rows(data_dir, "SELECT id FROM customers")) == 30
+    assert len(rows(data_dir, "SELECT id FROM customers")) == 31  # 30 and one web visitor
 
     code, again, _ = main("demo", "--port", "8124", "--systems-base-port", base)
     assert code == 0

@@ -11,6 +11,7 @@ A new route with a new path parameter fails this test until it gets a factory an
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -91,6 +92,166 @@ async def _connector_action(c: httpx.AsyncClient, h: dict[str, str], org: Org) -
     return "track_parcel"  # an action of the instance above
 
 
+async def _inbox(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return await _post(c, h, "/inboxes", {"name": "官网在线客服", "channel": "email"})
+
+
+async def _conversation(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    customer = await _post(c, h, "/customers", {"name": "赵敏", "phone": "13700001111"})
+    inbox = await _post(c, h, "/inboxes", {"name": "售后邮箱", "channel": "email"})
+    return await _post(c, h, "/conversations", {
+        "inbox_id": inbox, "customer_id": customer, "subject": "发票",
+        "message": {"text": "您好"}})  # fmt: skip
+
+
+async def _canned(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return await _post(c, h, "/canned-responses",
+                       {"shortcut": "bye", "title": "再见", "body": "感谢您的耐心"})  # fmt: skip
+
+
+SAGA_DEFINITION = {
+    "name": "track",
+    "steps": [
+        {
+            "name": "track",
+            "instance": "parcels-saga",
+            "action": "track_parcel",
+            "params": {"parcel_no": "SF1234567890"},
+        }
+    ],
+}
+
+
+async def _saga_setup(c: httpx.AsyncClient, h: dict[str, str]) -> str:
+    """An instance and a saga definition "track" (once), for the two saga factories."""
+    config = {"base_url": "http://erp.example.com", "token": "t0ken-of-tenant-a"}
+    r = await c.post(
+        f"{API}/connector-instances",
+        headers=h,
+        json={"name": "parcels-saga", "spec": CONNECTOR_SPEC, "config": config},
+    )
+    assert r.status_code in (201, 409), r.text
+    r = await c.post(f"{API}/sagas/definitions", headers=h, json={"definition": SAGA_DEFINITION})
+    assert r.status_code in (201, 409), r.text
+    listed = (await c.get(f"{API}/sagas/definitions", headers=h)).json()["items"]
+    return str(next(d["id"] for d in listed if d["name"] == "track"))
+
+
+async def _saga_definition(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return await _saga_setup(c, h)
+
+
+async def _saga(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    await _saga_setup(c, h)
+    r = await c.post(f"{API}/sagas", headers=h, json={"definition": "track", "input": {}})
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+RULE = {
+    "name": "大单发货提醒",
+    "trigger": {"type": "event", "event": "order.shipped"},
+    "actions": [{"type": "notify", "params": {"role": "supervisor", "title": "大单"}}],
+}
+
+
+async def _rule(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return await _post(c, h, "/rules", RULE)
+
+
+async def _notification(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return await _post(c, h, "/notifications/test", {})
+
+
+async def _attribute(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    r = await c.post(f"{API}/customers/attribute-definitions", headers=h, json={
+        "key": "vip_level", "label_zh": "VIP 等级", "label_en": "VIP level", "type": "enum",
+        "options": ["金卡", "银卡"]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return "vip_level"
+
+
+async def _identity(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    """The phone identity of the customer made by ``_customer`` (same number)."""
+    r = await c.get(f"{API}/customers", headers=h, params={"identity": "13912345678"})
+    return str(r.json()["items"][0]["identities"][0]["id"])
+
+
+async def _suggestion(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    """A second customer with ``_customer``'s phone: a merge suggestion."""
+    await _post(c, h, "/customers", {"name": "王小明", "phone": "139 1234 5678"})
+    r = await c.get(f"{API}/customers/merge-suggestions", headers=h)
+    return str(r.json()["items"][0]["id"])
+
+
+async def _app(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return await _post(c, h, "/apps", {"name": "ERP", "url": "https://erp.example.com/embed"})
+
+
+async def _webhook_endpoint(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    hook = {"url": "http://127.0.0.1:9/hook", "allow_network": ["127.0.0.1"]}
+    return await _post(c, h, "/webhooks/endpoints", hook)
+
+
+async def _webhook_test(c: httpx.AsyncClient, h: dict[str, str]) -> dict[str, Any]:
+    endpoint = await _webhook_endpoint(c, h, Org(uuid.uuid4(), "x"))
+    r = await c.post(f"{API}/webhooks/endpoints/{endpoint}/test", headers=h, json={})
+    assert r.status_code == 202, r.text
+    return dict(r.json())
+
+
+async def _webhook_message(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return str((await _webhook_test(c, h))["message_id"])
+
+
+async def _webhook_delivery(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return str((await _webhook_test(c, h))["id"])
+
+
+async def _panel(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    config = {"base_url": "http://erp.example.com", "token": "t0ken-of-tenant-a"}
+    await _post(c, h, "/connector-instances",
+                {"name": "parcels-panel", "spec": CONNECTOR_SPEC, "config": config})  # fmt: skip
+    r = await c.post(
+        f"{API}/customer-panels",
+        headers=h,
+        json={
+            "key": "parcel",
+            "title_zh": "包裹",
+            "title_en": "Parcel",
+            "instance": "parcels-panel",
+            "action": "track_parcel",
+            "params": {"parcel_no": "{{ customer.attributes.parcel_no }}"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    return "parcel"
+
+
+async def _dead_letter(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    """A consumer gave up on an event of tenant A (no API makes one: written like the bus)."""
+    from relaydesk.events.models import EventFailure
+    from relaydesk.events.outbox import emit
+
+    db = c._transport.app.state.db  # type: ignore[attr-defined]
+    async with db.job(org.id) as session:
+        event = await emit(session, "custom.isolation", {"n": 1}, tenant_id=org.id)
+        failure = EventFailure(tenant_id=org.id, consumer="webhooks", event_id=event.id,
+                               event_type=event.type, attempts=8, error="boom", dead=True,
+                               event_key=event.key)  # fmt: skip
+        session.add(failure)
+        await session.flush()
+        return str(failure.id)
+
+
+async def _event(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    from relaydesk.events.outbox import emit
+
+    db = c._transport.app.state.db  # type: ignore[attr-defined]
+    async with db.job(org.id) as session:
+        return str((await emit(session, "custom.isolation", {"n": 2}, tenant_id=org.id)).id)
+
+
 FACTORIES: dict[str, Factory] = {
     "department_id": _department,
     "team_id": _team,
@@ -98,12 +259,63 @@ FACTORIES: dict[str, Factory] = {
     "user_id": _user,
     "key_id": _key,
     "customer_id": _customer,
+    "attribute_key": _attribute,
+    "identity_id": _identity,
+    "suggestion_id": _suggestion,
     "instance_id": _connector_instance,
     "action": _connector_action,
+    "inbox_id": _inbox,
+    "conversation_id": _conversation,
+    "canned_id": _canned,
+    "saga_definition_id": _saga_definition,
+    "saga_id": _saga,
+    "rule_id": _rule,
+    "app_id": _app,
+    "panel_key": _panel,
+    "dead_letter_id": _dead_letter,
+    "event_id": _event,
+    "webhook_endpoint_id": _webhook_endpoint,
+    "webhook_message_id": _webhook_message,
+    "webhook_delivery_id": _webhook_delivery,
+    "notification_id": _notification,
 }
 
 # a body each write operation would accept if the object were the caller's own
 BODIES: dict[tuple[str, str], Any] = {
+    ("post", "/api/v1/customers/{customer_id}/identities"): {"kind": "visitor", "value": "v-1"},
+    ("post", "/api/v1/customers/{customer_id}/merge"): {
+        "merge_ids": ["00000000-0000-7000-8000-000000000000"]
+    },
+    ("post", "/api/v1/customers/{customer_id}/split"): {
+        "identity_ids": ["00000000-0000-7000-8000-000000000000"]
+    },
+    ("patch", "/api/v1/customers/attribute-definitions/{attribute_key}"): {"label_en": "hijacked"},
+    ("patch", "/api/v1/inboxes/{inbox_id}"): {"name": "hijacked"},
+    ("put", "/api/v1/routing/teams/{team_id}"): {"mode": "least_busy"},
+    ("patch", "/api/v1/apps/{app_id}"): {"enabled": False},
+    ("patch", "/api/v1/customer-panels/{panel_key}"): {"title_en": "hijacked"},
+    ("patch", "/api/v1/webhooks/endpoints/{webhook_endpoint_id}"): {"enabled": False},
+    ("post", "/api/v1/webhooks/endpoints/{webhook_endpoint_id}/rotate-secret"): {},
+    ("post", "/api/v1/webhooks/endpoints/{webhook_endpoint_id}/test"): {},
+    ("post", "/api/v1/webhooks/endpoints/{webhook_endpoint_id}/recover"): {
+        "since": "2026-01-01T00:00:00Z"
+    },
+    ("post", "/api/v1/webhooks/messages/{webhook_message_id}/replay"): {},
+    ("post", "/api/v1/apps/{app_id}/context"): {},
+    ("put", "/api/v1/rules/{rule_id}"): {**RULE, "name": "hijacked"},
+    ("post", "/api/v1/rules/{rule_id}/dry-run"): {
+        "event": {"type": "order.shipped", "payload": {"order_no": "YQ1"}}
+    },
+    ("put", "/api/v1/sagas/definitions/{saga_definition_id}"): {"definition": SAGA_DEFINITION},
+    ("patch", "/api/v1/conversations/{conversation_id}"): {"status": "resolved"},
+    ("post", "/api/v1/conversations/{conversation_id}/assign"): {"assignee_id": None},
+    ("post", "/api/v1/conversations/{conversation_id}/read"): None,
+    ("post", "/api/v1/conversations/{conversation_id}/messages"): {"text": "hijacked"},
+    ("post", "/api/v1/conversations/{conversation_id}/call"): {},
+    ("patch", "/api/v1/canned-responses/{canned_id}"): {"title": "hijacked"},
+    ("post", "/api/v1/canned-responses/{canned_id}/render"): {
+        "conversation_id": "00000000-0000-7000-8000-000000000000"
+    },
     ("patch", "/api/v1/departments/{department_id}"): {"name": "hijacked"},
     ("patch", "/api/v1/teams/{team_id}"): {"name": "hijacked"},
     ("put", "/api/v1/teams/{team_id}/members"): {"user_ids": []},
@@ -125,7 +337,18 @@ READ_BACK = {
     "role_id": "/roles/{}",
     "user_id": "/users/{}",
     "customer_id": "/customers/{}",
+    "attribute_key": "/customers/attribute-definitions/{}",
     "instance_id": "/connector-instances/{}",
+    "inbox_id": "/inboxes/{}",
+    "conversation_id": "/conversations/{}",
+    "saga_definition_id": "/sagas/definitions/{}",
+    "saga_id": "/sagas/{}",
+    "rule_id": "/rules/{}",
+    "app_id": "/apps/{}",
+    "panel_key": "/customer-panels/{}",
+    "webhook_endpoint_id": "/webhooks/endpoints/{}",
+    "webhook_message_id": "/webhooks/messages/{}",
+    "webhook_delivery_id": "/webhooks/deliveries/{}",
 }
 VOLATILE = {"last_used_at", "last_login_at", "updated_at"}
 
@@ -203,6 +426,8 @@ async def test_tenant_b_cannot_reach_tenant_a(
     for path, ops in spec["paths"].items():
         if "get" not in ops or "{" in path or not path.startswith(API) or "/auth/" in path:
             continue
+        if path.endswith("/me"):
+            continue  # about the caller (a user), not a collection
         for headers in (owner_b, key_b):
             r = await client.get(path, headers=headers)
             assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text[:200]}"

@@ -49,28 +49,59 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _canonical(entry: AuditEntry) -> bytes:
-    body = {
-        "tenant_id": str(entry.tenant_id),
-        "seq": entry.seq,
-        "occurred_at": entry.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "actor_type": entry.actor_type,
-        "actor_id": entry.actor_id,
-        "actor_label": entry.actor_label,
-        "action": entry.action,
-        "outcome": entry.outcome,
-        "target_type": entry.target_type,
-        "target_id": entry.target_id,
-        "ip": entry.ip,
-        "request_id": entry.request_id,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
-    }
+#: the columns a row's hash covers (besides its own hash)
+HASHED = (
+    "tenant_id", "seq", "occurred_at", "actor_type", "actor_id", "actor_label", "action",
+    "outcome", "target_type", "target_id", "ip", "request_id", "details", "prev_hash",
+)  # fmt: skip
+
+
+def _canonical(row: Mapping[str, Any]) -> bytes:
+    body = {name: row[name] for name in HASHED}
+    body["tenant_id"] = str(row["tenant_id"])
+    body["occurred_at"] = row["occurred_at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def compute_hash(entry: AuditEntry) -> str:
-    return hashlib.sha256(_canonical(entry)).hexdigest()
+def compute_hash(entry: AuditEntry | Mapping[str, Any]) -> str:
+    row = entry if isinstance(entry, Mapping) else {n: getattr(entry, n) for n in HASHED}
+    return hashlib.sha256(_canonical(row)).hexdigest()
+
+
+def entry_fields(
+    *,
+    tenant_id: uuid.UUID,
+    action: str,
+    actor: Actor | None = None,
+    outcome: str = "success",
+    target_type: str | None = None,
+    target_id: str | uuid.UUID | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of a new row, but its place in the chain (``seq``, ``prev_hash``, ``hash``):
+    taken now, so that time, client IP and request id are those of the audited request."""
+    actor = actor or Actor("anonymous")
+    return {
+        "tenant_id": tenant_id,
+        "occurred_at": utcnow(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": detect_and_mask_text(actor.label) if actor.label else None,
+        "action": action,
+        "outcome": outcome,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "ip": client_ip_var.get(),
+        "request_id": request_id_var.get(),
+        "details": _scrub(dict(details or {})),
+    }
+
+
+def chained(fields: Mapping[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
+    """``fields`` placed after (``seq - 1``, ``prev_hash``) in the chain, with its hash."""
+    row = {**fields, "seq": seq, "prev_hash": prev_hash}
+    row["hash"] = compute_hash(row)
+    return row
 
 
 async def start_chain(session: AsyncSession, tenant_id: uuid.UUID) -> None:
@@ -90,7 +121,10 @@ async def record(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one row to the tenant's chain in the caller's unit of work."""
-    actor = actor or Actor("anonymous")
+    fields = entry_fields(
+        tenant_id=tenant_id, action=action, actor=actor, outcome=outcome,
+        target_type=target_type, target_id=target_id, details=details,
+    )  # fmt: skip
     head = (
         await session.execute(
             select(AuditChainHead).where(AuditChainHead.tenant_id == tenant_id).with_for_update()
@@ -99,23 +133,7 @@ async def record(
     if head is None:
         head = AuditChainHead(tenant_id=tenant_id, seq=0, hash=GENESIS)
         session.add(head)
-    entry = AuditEntry(
-        tenant_id=tenant_id,
-        seq=head.seq + 1,
-        occurred_at=utcnow(),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_label=detect_and_mask_text(actor.label) if actor.label else None,
-        action=action,
-        outcome=outcome,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        ip=client_ip_var.get(),
-        request_id=request_id_var.get(),
-        details=_scrub(dict(details or {})),
-        prev_hash=head.hash,
-    )
-    entry.hash = compute_hash(entry)
+    entry = AuditEntry(**chained(fields, head.seq + 1, head.hash))
     head.seq, head.hash = entry.seq, entry.hash
     session.add(entry)
     await session.flush()

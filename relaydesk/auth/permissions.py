@@ -30,10 +30,24 @@ PERMISSIONS: dict[str, str] = {
     "customers.write": "Create and change customers",
     "customers.pii.view": "See customers' personal data unmasked everywhere",
     "customers.pii.reveal": "Reveal one masked field of a customer, audited",
+    "customers.merge": "Merge customers and split identities off a customer",
     "conversations.read": "See conversations",
     "conversations.write": "Reply to and change conversations",
+    "inboxes.manage": "Create and configure inboxes and their channels",
+    "canned_responses.manage": "Create and change canned responses",
     "connectors.read": "See connectors and their health",
     "connectors.manage": "Create and configure connectors",
+    "events.read": "See the event log, processed events and dead letters",
+    "events.manage": "Replay events and dead letters",
+    "rules.read": "See automation rules and their executions",
+    "rules.manage": "Create, change, enable and dry-run automation rules",
+    "webhooks.read": "See webhook endpoints, messages and delivery attempts",
+    "webhooks.manage": "Create and change webhook endpoints; replay and recover messages",
+    "webhooks.pii": "Let a webhook endpoint receive personal data unmasked (audited)",
+    "sagas.read": "See multi-system actions (sagas) and their steps",
+    "sagas.run": "Start multi-system actions (sagas) such as a refund",
+    "apps.manage": "Register, change and remove embedded apps",
+    "apps.read": "See embedded apps and open them with a signed context token",
 }
 
 
@@ -73,7 +87,7 @@ def builtin_roles() -> dict[str, tuple[str, list[str]]]:
         "owner": ("Everything, including clear personal data", [WILDCARD]),
         "admin": (
             "Administers the organisation; sees personal data masked",
-            _all_but("customers.pii.view"),
+            _all_but("customers.pii.view", "webhooks.pii"),
         ),
         "supervisor": (
             "Leads agents: conversations, customers, audit, reveal on demand",
@@ -86,9 +100,16 @@ def builtin_roles() -> dict[str, tuple[str, list[str]]]:
                     "customers.read",
                     "customers.write",
                     "customers.pii.reveal",
+                    "customers.merge",
+                    "apps.read",
                     "conversations.read",
                     "conversations.write",
                     "connectors.read",
+                    "events.read",
+                    "canned_responses.manage",
+                    "rules.read",
+                    "sagas.read",
+                    "sagas.run",
                 }
             ),
         ),
@@ -98,6 +119,7 @@ def builtin_roles() -> dict[str, tuple[str, list[str]]]:
                 {
                     "users.read",
                     "teams.read",
+                    "apps.read",
                     "customers.read",
                     "customers.write",
                     "conversations.read",

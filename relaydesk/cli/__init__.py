@@ -27,7 +27,20 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from relaydesk.cli import admin, audit, connectors, connectors_test, db, keys, openapi, serve
+    from relaydesk.apps import cli as apps_cli
+    from relaydesk.cli import (
+        admin,
+        audit,
+        connectors,
+        connectors_test,
+        db,
+        events,
+        events_docs,
+        keys,
+        openapi,
+        serve,
+        worker,
+    )
 
     app.add_typer(db.app, name="db")
     app.add_typer(admin.tenants, name="tenants")
@@ -37,7 +50,11 @@ def _register() -> None:
     connectors_test.register(connectors.app)
     app.add_typer(connectors.app, name="connectors")
     app.add_typer(keys.app, name="keys")
+    events_docs.register(events.app)
+    app.add_typer(events.app, name="events")
+    app.add_typer(apps_cli.app, name="apps")
     serve.register(app)
+    worker.register(app)
     openapi.register(app)
 
 

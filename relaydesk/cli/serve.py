@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
         port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on"),
         systems_base_port: int = typer.Option(
-            8101, min=1, max=65000, help="First port of the six demo enterprise systems"
+            8101, min=1, max=65000, help="First port of the eight demo enterprise systems"
         ),
     ) -> None:
         """Seed the demo organisation (once), start the demo enterprise systems and run
@@ -92,15 +92,26 @@ def register(app: typer.Typer) -> None:
 
 
 async def _demo(settings: Settings, host: str, port: int, systems_base_port: int) -> None:
-    """One event loop for Relaydesk and the six systems it is connected to."""
+    """One event loop for Relaydesk and the eight systems it is connected to."""
     from relaydesk.app import create_app
+    from relaydesk.channels.sms.demo import seed_sms_inbox, sms_callback_urls
+    from relaydesk.demo.connectors import callback_urls
     from relaydesk.demo.seed import seed_demo
-    from relaydesk.demo_systems.runner import banner, start_all, stop_all
+    from relaydesk.demo_systems.runner import PORT_OFFSETS, banner, start_all, stop_all
 
     logins = await seed_demo(settings, systems_base_port=systems_base_port)
-    callback = f"http://{host}:{port}/hooks/demo/tickets/ticket_status_changed"
+    hooks = callback_urls(host, port)
+    gateway = f"http://{host}:{systems_base_port + PORT_OFFSETS['sms']}"
+    sms_inbox = await seed_sms_inbox(settings, gateway_url=gateway)
+    from relaydesk.channels.voice.demo import seed_voice_inbox, voice_event_url
+
+    cc_url = f"http://{host}:{systems_base_port + PORT_OFFSETS['callcenter']}"
+    voice_inbox = await seed_voice_inbox(settings, callcenter_url=cc_url)
     systems = await start_all(
-        host, systems_base_port, data_dir=settings.data_dir, ticket_callback_url=callback
+        host, systems_base_port, data_dir=settings.data_dir,
+        ticket_callback_url=hooks["tickets"], order_callback_url=hooks["orders"],
+        sms_callbacks=sms_callback_urls(host, port, sms_inbox),
+        callcenter_event_url=voice_event_url(host, port, voice_inbox),
     )
     try:
         application = create_app(settings)

@@ -37,6 +37,7 @@ _TITLES = {
     "membership": "会员积分库 (demo)",
     "tickets": "工单系统 (demo)",
     "finance": "财务系统 (demo)",
+    "callcenter": "云呼通呼叫中心 (demo)",
 }
 
 
@@ -57,6 +58,10 @@ def demo_urls(
 def demo_config(system: str, urls: Mapping[str, str]) -> dict[str, Any]:
     """The instance config of ``system`` for demo systems running at ``urls`` (as returned by
     ``start_all``, or :func:`demo_urls`)."""
+    if system == "callcenter":
+        from relaydesk.demo_systems.callcenter_state import CC_APP_KEY, CC_APP_SECRET
+
+        return {"base_url": urls["callcenter"], "app_key": CC_APP_KEY, "app_secret": CC_APP_SECRET}
     if system == "orders":
         return {
             "base_url": urls["orders"],
@@ -105,6 +110,7 @@ def demo_instances(
             "enabled": True,
         }
         for system in PORT_OFFSETS
+        if system in _TITLES  # systems without a connector (the SMS gateway is a channel)
     ]
 
 

@@ -12,8 +12,9 @@ executor for sql and soap), and the answers are written to ``<system>/fixtures/`
   does not change);
 * sql and soap actions: the executor's result as JSON (what the mapping reads); for soap
   also the raw SOAP envelope of one call (``*.envelope.xml``);
-* the ticket system's status callback: its exact body bytes (``*.body.json``) with its
-  headers in the manifest.
+* the ticket system's status callback and the order system's push messages: their exact body
+  bytes (``*.body.json``) with their headers (and, for the orders, the signed query) in the
+  manifest.
 
 ``fixtures/manifest.json`` lists every file with the action, the parameters, the request
 line and the HTTP status. Read fixtures are deterministic (the demo data has fixed seeds and
@@ -32,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 from defusedxml.ElementTree import fromstring as safe_fromstring
@@ -39,6 +41,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 from relaydesk.connectors import CONNECTORS_DIR, load_connector
 from relaydesk.connectors.demo_instances import ALLOW_NETWORK, demo_config
 from relaydesk.demo_systems import credentials
+from relaydesk.demo_systems.orders_admin import ORDERS_ADMIN_TOKEN
 from relaydesk.demo_systems.runner import start_all, start_server, stop_all
 from relaydesk.integrations.mapping import decode_body
 from relaydesk.integrations.runtime import (
@@ -137,7 +140,38 @@ WANG_FANG = "15049726814"  # 王芳 (银卡): CRM contact C010014, a company inv
 ZHAO_MIN = "13476694409"  # 赵敏 (金卡)
 
 
-async def record_orders(rec: Recorder) -> None:
+#: (file, admin request, body): each makes the order system push one message
+ORDER_PUSHES: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("order_paid.body.json", "/admin/orders/YQ20261120001851/pay", {}),
+    ("order_shipped.body.json", "/admin/orders/YQ20261118001347/ship", {"carrier": "YT"}),
+    ("order_delivered.body.json", "/admin/orders/YQ20261118001234/deliver", {}),
+    ("order_cancelled.body.json", "/admin/orders/YQ20261120001870/close", {}),
+    ("order_refunded.body.json", "/admin/refunds/RF20261120000005/complete", {}),
+)
+
+
+async def record_order_pushes(rec: Recorder, catcher: CallbackCatcher, hook: str) -> None:
+    """The order system's signed push messages, byte for byte; the signed query goes into
+    the manifest (the signature covers it and the body)."""
+    admin = {"X-Admin-Token": ORDERS_ADMIN_TOKEN}
+    async with httpx.AsyncClient(base_url=str(rec.config["base_url"]), headers=admin) as client:
+        (await client.put("/admin/callback", json={"url": f"{hook}/hooks"})).raise_for_status()
+        for file, path, body in ORDER_PUSHES:
+            count = len(catcher.received)
+            (await client.post(path, json=body)).raise_for_status()
+            async with asyncio.timeout(10):
+                while len(catcher.received) == count:  # noqa: ASYNC110 (a test peer's list)
+                    await asyncio.sleep(0.01)
+            headers, raw = catcher.received[-1]
+            (rec.out / file).write_bytes(raw)
+            kept = ("content-type", "user-agent", "x-order-msg-type")
+            rec.entries.append({"file": file, "callback": "order_status",
+                                "request": f"POST {path}",
+                                "query": dict(parse_qsl(catcher.queries[-1])),
+                                "headers": {k: headers[k] for k in kept if k in headers}})
+
+
+async def record_orders(rec: Recorder, catcher: CallbackCatcher, hook: str) -> None:
     await rec.http_call("list_orders_by_mobile.json", "list_orders_by_mobile",
                         {"mobile": ZHANG_WEI})  # fmt: skip
     await rec.http_call("get_order.json", "get_order", {"order_no": "YQ20261118001234"})
@@ -165,6 +199,7 @@ async def record_orders(rec: Recorder) -> None:
     finally:
         await wrong.aclose()
     rec.entries += wrong.entries
+    await record_order_pushes(rec, catcher, hook)
 
 
 async def record_logistics(rec: Recorder) -> None:
@@ -237,6 +272,7 @@ class CallbackCatcher:
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.queries: list[str] = []
         self.arrived = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -250,6 +286,7 @@ class CallbackCatcher:
                 break
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.received.append((headers, body))
+        self.queries.append(scope["query_string"].decode("latin-1"))
         self.arrived.set()
         await send({"type": "http.response.start", "status": 202, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -289,10 +326,12 @@ async def record(systems: list[str] | None = None, base: Path = CONNECTORS_DIR) 
     unknown = sorted(set(wanted) - set(SYSTEMS))
     if unknown:
         raise SystemExit(f"unknown system(s): {', '.join(unknown)} (have: {', '.join(SYSTEMS)})")
-    catcher = CallbackCatcher()
+    catcher, orders_catcher = CallbackCatcher(), CallbackCatcher()
     hook = await start_server(catcher, "127.0.0.1", 0, "callback-catcher")
+    orders_hook = await start_server(orders_catcher, "127.0.0.1", 0, "orders-push-catcher")
     steps: dict[str, Step] = {
-        "orders": record_orders, "logistics": record_logistics, "crm": record_crm,
+        "orders": lambda rec: record_orders(rec, orders_catcher, orders_hook.url),
+        "logistics": record_logistics, "crm": record_crm,
         "membership": record_membership, "finance": record_finance,
         "tickets": lambda rec: record_tickets(rec, catcher),
     }  # fmt: skip
@@ -314,6 +353,7 @@ async def record(systems: list[str] | None = None, base: Path = CONNECTORS_DIR) 
         finally:
             await stop_all()
             await hook.stop()
+            await orders_hook.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

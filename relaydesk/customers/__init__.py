@@ -1,0 +1,1 @@
+"""Customers: profiles, identities, typed attributes, identity resolution, merge and split."""

@@ -8,22 +8,57 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, field_validator
 
 from relaydesk.auth.principal import Principal
-from relaydesk.customers.models import Customer
+from relaydesk.customers.attributes import mask_attributes
+from relaydesk.customers.identity_schemas import PII_VIEW, IdentityIn, IdentityOut
+from relaydesk.customers.models import Customer, CustomerIdentity
+from relaydesk.customers.normalise import (
+    DEFAULT_PHONE_REGION,
+    id_number_check_char,
+    luhn_valid,
+    normalise_bank_card,
+    normalise_email,
+    normalise_id_number,
+    normalise_phone,
+)
 from relaydesk.kit.masking import PiiKind, mask
 from relaydesk.kit.schemas import RequestModel, ResponseModel
 
-#: permission that lifts masking in every customer response
-PII_VIEW: Final = "customers.pii.view"
+__all__ = [
+    "DEFAULT_PHONE_REGION",
+    "PII_FIELDS",
+    "PII_VIEW",
+    "CustomerFilters",
+    "CustomerIn",
+    "CustomerOut",
+    "CustomerPatch",
+    "RevealIn",
+    "RevealOut",
+    "id_number_check_char",
+    "luhn_valid",
+    "normalise_bank_card",
+    "normalise_email",
+    "normalise_id_number",
+    "normalise_phone",
+]
+
 
 PiiField = Literal["phone", "email", "id_number", "bank_card", "address"]
+#: a personal profile field, or ``attributes.<key>`` of an attribute defined with ``pii``
+RevealField = Annotated[
+    str,
+    Field(
+        pattern=r"^(phone|email|id_number|bank_card|address|attributes\.[a-z][a-z0-9_]{0,63})$",
+        description="phone, email, id_number, bank_card, address, or attributes.<key> of a "
+        "personal attribute",
+    ),
+]
 
 #: personal field -> masking rule
 PII_FIELDS: Final[dict[str, PiiKind]] = {
@@ -33,78 +68,6 @@ PII_FIELDS: Final[dict[str, PiiKind]] = {
     "bank_card": PiiKind.BANK_CARD,
     "address": PiiKind.ADDRESS,
 }
-
-DEFAULT_PHONE_REGION: Final = "CN"
-
-# --------------------------------------------------------------------------------------
-# Normalisers: each returns the stored form or raises ValueError (-> 422 at the field)
-# --------------------------------------------------------------------------------------
-
-
-def normalise_phone(value: str) -> str:
-    """E.164 (``13812345678`` -> ``+8613812345678``); numbers without ``+`` are Chinese."""
-    try:
-        number = phonenumbers.parse(value, DEFAULT_PHONE_REGION)
-    except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number (mainland numbers need 11 digits)")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_email(value: str) -> str:
-    """Syntax check only (no DNS); stored lower-cased, as user e-mails are."""
-    try:
-        checked = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid e-mail address: {exc}") from None
-    return checked.normalized.lower()
-
-
-_ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK_CHARS: Final = "10X98765432"
-
-
-def id_number_check_char(first17: str) -> str:
-    """The GB 11643-1999 check character for the first 17 digits of an ID number."""
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK_CHARS[total % 11]
-
-
-def normalise_id_number(value: str) -> str:
-    """A mainland resident ID number: 18 characters, valid birth date and checksum."""
-    v = value.upper()
-    if len(v) != 18 or not v.isascii() or not v[:17].isdigit() or v[17] not in "0123456789X":
-        raise ValueError("must be 18 characters: 17 digits and a digit or X")
-    try:
-        dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
-    except ValueError:
-        raise ValueError("characters 7-14 are not a valid birth date") from None
-    if id_number_check_char(v[:17]) != v[17]:
-        raise ValueError("checksum does not match (GB 11643); check for a typing mistake")
-    return v
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-def normalise_bank_card(value: str) -> str:
-    """12-19 digits (spaces and dashes dropped) passing the Luhn check."""
-    digits = value.replace(" ", "").replace("-", "")
-    if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19):
-        raise ValueError("must be 12-19 digits")
-    if not luhn_valid(digits):
-        raise ValueError("checksum does not match (Luhn); check for a typing mistake")
-    return digits
 
 
 def _normalise_tags(tags: list[str]) -> list[str]:
@@ -122,7 +85,11 @@ Tag = Annotated[str, Field(min_length=1, max_length=50)]
 Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_normalise_tags)]
 Attributes = Annotated[
     dict[str, Any],
-    Field(max_length=100, description="Free-form fields from other systems (not masked)"),
+    Field(
+        max_length=100,
+        description="Custom attributes: keys with a definition (GET /customers/attribute-"
+        "definitions) are typed and validated; other keys are free-form data from other systems",
+    ),
 ]
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +109,11 @@ class CustomerIn(RequestModel):
     company: str | None = Field(default=None, max_length=200)
     tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
+    identities: list[IdentityIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Identities to attach (phone and email above are attached as well)",
+    )
 
 
 class CustomerPatch(RequestModel):
@@ -174,7 +146,7 @@ class CustomerPatch(RequestModel):
 
 
 class RevealIn(RequestModel):
-    field: PiiField
+    field: RevealField
 
 
 @dataclass(frozen=True)
@@ -185,6 +157,8 @@ class CustomerFilters:
     phone: str | None = None
     email: str | None = None
     tag: str | None = None
+    #: customers holding any of these identities (kind, namespace, value); "*" = any
+    identity_keys: tuple[tuple[str, str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -202,7 +176,10 @@ class CustomerOut(ResponseModel):
     address: str | None
     company: str | None
     tags: list[str]
-    attributes: dict[str, Any]
+    attributes: dict[str, Any] = Field(
+        description="Personal attributes (defined with pii) are masked like the other fields"
+    )
+    identities: list[IdentityOut] = Field(default_factory=list)
     created_at: dt.datetime
     updated_at: dt.datetime
     masked: bool = Field(
@@ -210,19 +187,28 @@ class CustomerOut(ResponseModel):
     )
 
     @classmethod
-    def from_model(cls, customer: Customer, principal: Principal) -> CustomerOut:
+    def from_model(
+        cls,
+        customer: Customer,
+        principal: Principal,
+        *,
+        identities: Sequence[CustomerIdentity] = (),
+        pii_attributes: frozenset[str] = frozenset(),
+    ) -> CustomerOut:
         """THE way to turn a customer into a response: masks unless the caller may see."""
         clear = principal.has(PII_VIEW)
         personal = {
             name: getattr(customer, name) if clear else mask(getattr(customer, name), kind)
             for name, kind in PII_FIELDS.items()
         }
+        attributes = dict(customer.attributes)
         return cls(
             id=customer.id,
             name=customer.name,
             company=customer.company,
             tags=list(customer.tags),
-            attributes=dict(customer.attributes),
+            attributes=attributes if clear else mask_attributes(attributes, pii_attributes),
+            identities=[IdentityOut.from_model(i, principal) for i in identities],
             created_at=customer.created_at,
             updated_at=customer.updated_at,
             masked=not clear,
@@ -231,5 +217,7 @@ class CustomerOut(ResponseModel):
 
 
 class RevealOut(ResponseModel):
-    field: PiiField
-    value: str | None = Field(description="The clear value; null when the field is empty")
+    field: str
+    value: str | int | float | bool | None = Field(
+        description="The clear value; null when the field is empty"
+    )

@@ -224,6 +224,9 @@ async def _create(session: AsyncSession, settings: Settings) -> None:
     customers = CustomerService(session, SYSTEM)
     for fields in demo_customers():
         await customers.create(CustomerIn.model_validate(fields))
+    from relaydesk.customers.demo import seed_customer_extras
+
+    await seed_customer_extras(session)
     await audit.record(
         session, tenant_id=tenant.id, action="demo.seeded", actor=SYSTEM,
         target_type="tenant", target_id=tenant.id,
@@ -270,6 +273,26 @@ async def seed_demo(settings: Settings, *, systems_base_port: int | None = None)
             from relaydesk.demo.connectors import seed_connectors
 
             await seed_connectors(db, settings, systems_base_port)
+            from relaydesk.demo.sagas import seed_sagas
+
+            await seed_sagas(db)
+            from relaydesk.demo.panels import seed_panels
+
+            await seed_panels(db, settings)
+            from relaydesk.channels.sms.demo import seed_sms_inbox
+            from relaydesk.demo.rules import seed_rules
+            from relaydesk.demo_systems.runner import PORT_OFFSETS
+
+            gateway = f"http://127.0.0.1:{systems_base_port + PORT_OFFSETS['sms']}"
+            await seed_sms_inbox(settings, gateway_url=gateway)
+            from relaydesk.channels.voice.demo import seed_voice_inbox
+
+            callcenter = f"http://127.0.0.1:{systems_base_port + PORT_OFFSETS['callcenter']}"
+            await seed_voice_inbox(settings, callcenter_url=callcenter)
+            async with db.job(system=True) as session:
+                tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
+                assert tenant_id is not None
+                await seed_rules(session, tenant_id)
     finally:
         await db.dispose()
     return banner()

@@ -1,8 +1,10 @@
-"""订单中心 — the order system (REST/JSON, appKey request signing).
+"""订单中心 — the order system (REST/JSON, appKey request signing, signed push messages).
 
 Every answer is HTTP 200 with ``{"code": "0", "msg": "success", "data": ...}``, business
 errors too (``code`` then names the error); a request that fails the signature check is HTTP
-401, one over the per-appKey rate HTTP 429 with ``Retry-After``. See docs/demo-systems.md.
+401, one over the per-appKey rate HTTP 429 with ``Retry-After``. Paying, shipping and finishing
+an order (admin endpoints, :mod:`.orders_admin`) push a signed message to the configured URL
+(:mod:`.orders_callbacks`). See docs/demo-systems.md.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import copy
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +26,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from relaydesk.demo_systems import credentials
 from relaydesk.demo_systems._web import BodyError, money, now_local, read_fields
 from relaydesk.demo_systems.dataset import MOBILE_RE
+from relaydesk.demo_systems.orders_admin import ORDERS_ADMIN_TOKEN, add_admin_routes
 from relaydesk.demo_systems.orders_auth import AuthError, OrdersGuard
+from relaydesk.demo_systems.orders_callbacks import ORDERS_CALLBACK_SECRET, PushSender
 from relaydesk.demo_systems.orders_state import (
     REFUND_TEXT,
     BizError,
@@ -50,6 +56,14 @@ class OrdersConfig:
     rate_limit_per_second: int = 50
     timestamp_tolerance_seconds: int = 300
     clock: Callable[[], float] = time.time
+    #: where paid/shipped/finished messages are pushed (None: recorded, not sent)
+    callback_url: str | None = None
+    callback_app_key: str = credentials.ORDERS_APP_KEY
+    callback_secret: str = ORDERS_CALLBACK_SECRET
+    retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)
+    callback_timeout_seconds: float = 5.0
+    admin_token: str = ORDERS_ADMIN_TOKEN
+    transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
 
 
 def _ok(data: Any) -> dict[str, Any]:
@@ -87,8 +101,17 @@ def create_orders_app(config: OrdersConfig | None = None) -> FastAPI:
     guard = OrdersGuard(
         cfg.apps, cfg.timestamp_tolerance_seconds, cfg.rate_limit_per_second, cfg.clock
     )
-    state = OrdersState()
-    app = FastAPI(title="云栖优选 订单中心 (demo)", docs_url=None, redoc_url=None, openapi_url=None)
+    sender = PushSender(cfg.callback_url, cfg.callback_app_key, cfg.callback_secret,
+                        cfg.retry_delays, cfg.callback_timeout_seconds, cfg.transport)  # fmt: skip
+    state = OrdersState(sender)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await sender.aclose()
+
+    app = FastAPI(title="云栖优选 订单中心 (demo)", docs_url=None, redoc_url=None,
+                  openapi_url=None, lifespan=lifespan)  # fmt: skip
     app.state.orders = state
     app.state.guard = guard
 
@@ -245,4 +268,5 @@ def create_orders_app(config: OrdersConfig | None = None) -> FastAPI:
             }
         )
 
+    add_admin_routes(app, state, cfg.admin_token)
     return app

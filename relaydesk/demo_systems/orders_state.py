@@ -1,11 +1,18 @@
-"""The order system's data (its own copy of the seed) and its JSON shapes."""
+"""The order system's data (its own copy of the seed), its status changes and JSON shapes."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from relaydesk.demo_systems._web import money, now_local
 from relaydesk.demo_systems.dataset import fmt_time
+from relaydesk.demo_systems.orders_callbacks import (
+    MSG_TYPES,
+    REFUND_SUCCESS,
+    PushDelivery,
+    PushSender,
+)
 from relaydesk.demo_systems.seed_commerce import CARRIERS, Order, Receiver, seed_orders
 from relaydesk.demo_systems.seed_finance import Refund, seed_refunds
 
@@ -34,13 +41,72 @@ class BizError(Exception):
         self.code, self.msg, self.data = code, msg, data
 
 
-class OrdersState:
-    """This app instance's own copy of the seeded orders and refunds."""
+#: (from, to) status -> what the change is called in error messages
+TRANSITIONS = {(10, 20): "付款", (10, 50): "关闭", (20, 30): "发货", (30, 40): "签收"}
+#: waybill prefix -> digits after it
+_WAYBILL_DIGITS = {"SF": 13, "YT": 13, "JDVA": 11}
 
-    def __init__(self) -> None:
+
+class OrdersState:
+    """This app instance's own copy of the seeded orders and refunds, and its push sender."""
+
+    def __init__(self, sender: PushSender | None = None) -> None:
         self.orders = {o.order_no: o for o in seed_orders()}
         self.refunds = {r.refund_id: r for r in seed_refunds()}
         self._refund_seq = len(self.refunds)
+        self.sender = sender
+        #: order number -> change counter (seeded orders are at 1); pushed as ``version``
+        self.versions: dict[str, int] = {}
+        self._random = random.Random()  # noqa: S311 - waybill numbers, not secrets
+
+    def advance(
+        self, order: Order, status: int, *, carrier: str = "SF", waybill_no: str | None = None
+    ) -> PushDelivery:
+        """Move ``order`` to ``status`` (paid 20, shipped 30, finished 40, closed 50) and push
+        the change."""
+        if (order.status, status) not in TRANSITIONS:
+            action = next((a for (_, to), a in TRANSITIONS.items() if to == status), "变更")
+            raise BizError("ORDER_STATUS_INVALID",
+                           f"订单状态为{STATUS_TEXT[order.status]}，不能{action}")  # fmt: skip
+        now = now_local()
+        if status == 20:
+            order.paid_at = now
+        elif status == 30:
+            order.waybill_no = self._waybill(carrier, waybill_no)
+            order.shipped_at = now
+        elif status == 40:
+            order.finished_at = now
+        else:
+            order.closed_at = now
+        order.status = status
+        return self._push(MSG_TYPES[status], order)
+
+    def complete_refund(self, refund: Refund) -> PushDelivery:
+        """The finance team paid a PENDING refund back: SUCCESS, and push it."""
+        if refund.status != "PENDING":
+            raise BizError("REFUND_STATUS_INVALID",
+                           f"退款单状态为{REFUND_TEXT[refund.status]}，不能完成退款")  # fmt: skip
+        refund.status, refund.updated_at = "SUCCESS", now_local()
+        return self._push(REFUND_SUCCESS, self.order(refund.order_no))
+
+    def _push(self, msg_type: str, order: Order) -> PushDelivery:
+        version = self.versions[order.order_no] = self.versions.get(order.order_no, 1) + 1
+        if self.sender is None:
+            raise RuntimeError("this order system has no push sender")
+        delivery = self.sender.message(msg_type, version, order_json(order, self, items=False))
+        self.sender.enqueue(delivery)
+        return delivery
+
+    def _waybill(self, carrier: str, waybill_no: str | None) -> str:
+        if waybill_no is None:
+            if carrier not in _WAYBILL_DIGITS:
+                raise BizError("PARAM_ERROR", f"参数 carrier 可选: {', '.join(_WAYBILL_DIGITS)}")
+            return carrier + "".join(self._random.choices("0123456789", k=_WAYBILL_DIGITS[carrier]))
+        for prefix, digits in _WAYBILL_DIGITS.items():
+            rest = waybill_no.removeprefix(prefix)
+            if rest != waybill_no and len(rest) == digits and rest.isascii() and rest.isdigit():
+                return waybill_no
+        raise BizError("PARAM_ERROR", "参数 waybillNo 应为 SF/YT + 13 位数字或 JDVA + 11 位数字")
 
     def order(self, order_no: str) -> Order:
         found = self.orders.get(order_no)

@@ -19,11 +19,24 @@ from typing import Any
 import uvicorn
 
 from relaydesk.demo_systems import credentials
+from relaydesk.demo_systems.callcenter import (
+    CC_ADMIN_TOKEN,
+    CC_APP_KEY,
+    CC_APP_SECRET,
+    CallCenterConfig,
+    create_callcenter_app,
+)
 from relaydesk.demo_systems.crm import create_crm_app
 from relaydesk.demo_systems.finance import create_finance_app
 from relaydesk.demo_systems.logistics import create_logistics_app
 from relaydesk.demo_systems.membership import create_membership_db, default_membership_url
-from relaydesk.demo_systems.orders import create_orders_app
+from relaydesk.demo_systems.orders import OrdersConfig, create_orders_app
+from relaydesk.demo_systems.sms_gateway import (
+    SMS_ACCESS_KEY_ID,
+    SMS_ACCESS_KEY_SECRET,
+    SmsGatewayConfig,
+    create_sms_gateway_app,
+)
 from relaydesk.demo_systems.tickets import TicketsConfig, create_tickets_app
 
 __all__ = [
@@ -37,7 +50,8 @@ __all__ = [
 ]
 
 #: system -> offset from ``base_port`` (membership is a database: its port is left unused)
-PORT_OFFSETS = {"orders": 0, "logistics": 1, "crm": 2, "membership": 3, "tickets": 4, "finance": 5}
+PORT_OFFSETS = {"orders": 0, "logistics": 1, "crm": 2, "membership": 3, "tickets": 4, "finance": 5,
+                "sms": 6, "callcenter": 7}  # fmt: skip
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -116,23 +130,38 @@ async def start_all(
     data_dir: Path | None = None,
     membership_url: str | None = None,
     ticket_callback_url: str | None = None,
+    order_callback_url: str | None = None,
+    sms_callbacks: dict[str, str] | None = None,
+    callcenter_event_url: str | None = None,
 ) -> list[tuple[str, str]]:
-    """Start the six demo systems; return ``(name, url)`` in port order.
+    """Start the eight demo systems; return ``(name, url)`` in port order.
 
     The membership database is created and seeded (kept if it exists) under ``data_dir``
     (default ``./var``) unless ``membership_url`` names another; its "url" is that
     SQLAlchemy URL. The finance url is its WSDL. ``base_port=0`` picks free ports.
+    ``sms_callbacks`` (``inbound_url``, ``report_url``): where the SMS gateway pushes
+    customers' messages and delivery reports (settable later: ``PUT /admin/callbacks``).
+    ``callcenter_event_url``: where the call centre pushes call events (a voice inbox's
+    ``/api/v1/channels/voice/<inbox>/events``); its calls pick up after 8 s and end after 40 s
+    by themselves unless driven through its admin endpoints.
     """
     if _running:
         raise RuntimeError("the demo systems are already running; call stop_all() first")
     url = membership_url or default_membership_url(data_dir or Path("var"))
     await create_membership_db(url)
     apps = {
-        "orders": create_orders_app(),
+        "orders": create_orders_app(OrdersConfig(callback_url=order_callback_url)),
         "logistics": create_logistics_app(),
         "crm": create_crm_app(),
         "tickets": create_tickets_app(TicketsConfig(callback_url=ticket_callback_url)),
         "finance": create_finance_app(),
+        "sms": create_sms_gateway_app(SmsGatewayConfig(
+            report_url=(sms_callbacks or {}).get("report_url"),
+            inbound_url=(sms_callbacks or {}).get("inbound_url"),
+        )),
+        "callcenter": create_callcenter_app(CallCenterConfig(
+            event_url=callcenter_event_url, auto_answer_after=8.0, auto_hangup_after=40.0,
+        )),
     }
     try:
         for name, app in apps.items():
@@ -164,13 +193,17 @@ def banner(urls: list[tuple[str, str]]) -> list[str]:
         "tickets": f"X-Api-Token: {credentials.TICKETS_API_TOKEN}  callback secret "
         f"{credentials.TICKETS_CALLBACK_SECRET}",
         "finance": f"Basic {credentials.FINANCE_USERNAME} / {credentials.FINANCE_PASSWORD}",
+        "sms": f"AccessKey {SMS_ACCESS_KEY_ID} / {SMS_ACCESS_KEY_SECRET}  (a customer texts in: "
+        "POST /admin/inbound)",
+        "callcenter": f"appKey {CC_APP_KEY} / {CC_APP_SECRET}  (a customer calls: POST "
+        f"/admin/calls/inbound, X-Admin-Token {CC_ADMIN_TOKEN})",
     }
     lines = ["Demo enterprise systems of 云栖优选 (docs/demo-systems.md):"]
     lines += [f"  {name:<11}{url}\n  {'':<11}{logins[name]}" for name, url in urls]
     return lines
 
 
-def free_base_port(count: int = 6, host: str = "127.0.0.1") -> int:
+def free_base_port(count: int = 8, host: str = "127.0.0.1") -> int:
     """A first port such that ``count`` consecutive ports are free right now (tests, demos)."""
     import random
     import socket

@@ -1,19 +1,19 @@
-"""The callback inbox: idempotent storage with group commit, and asynchronous processing.
-
-Storing (:class:`InboxWriter`): ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on the unique
-key (tenant, instance, callback, event id), with the dialect's own insert (SQLite or
-PostgreSQL). Callbacks that arrive while a write is in flight wait for the next one, which
-stores all of them in one statement and one transaction (group commit): one request alone
-costs one round trip, a burst shares them. Every caller learns whether *its* event was new.
+"""The callback inbox: idempotent storage (:mod:`.inbox_store`) and asynchronous processing.
 
 Processing (:func:`process_pending`, run by :class:`InboxProcessor` in the background): pending
 rows in arrival order are mapped with the callback's ``mapping`` (none: the body as is),
 checked against the entity's stored version (:class:`~relaydesk.integrations.models.
-EntityVersion`; older or equal -> ``stale``, not applied), published to the event sinks
-(:mod:`relaydesk.integrations.events`) and marked ``done``. A failure adds one attempt and
-records the error; the row is retried after ``RETRY_DELAYS`` and ``failed`` after
-``MAX_ATTEMPTS``. For a pending row with attempts, ``processed_at`` is the last attempt's time.
-One processor works at a time (SQLite: the write lock; PostgreSQL: an advisory lock).
+EntityVersion`; older or equal -> ``stale``, not applied), written to the event outbox
+(:func:`relaydesk.events.outbox.emit`) and marked ``done`` **in one transaction**, so a
+processed callback and its event commit together (or neither does: the row is processed again).
+
+Failures: the catalogue refusing the event (a type that is neither catalogued nor ``custom.*``,
+or a mapped payload that does not validate against the event's model) marks the row ``failed``
+at once with the reason, since retrying cannot help. Any other failure (a mapping error, an
+instance or callback that is gone) adds one attempt and records the error; the row is retried
+after ``RETRY_DELAYS`` and ``failed`` after ``MAX_ATTEMPTS``. For a pending row with attempts,
+``processed_at`` is the last attempt's time. One processor works at a time (SQLite: the write
+lock; PostgreSQL: an advisory lock).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,18 +30,24 @@ from zoneinfo import ZoneInfo
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import Table, and_, bindparam, or_, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.integrations import events
+from relaydesk.errors import ValidationFailed
+from relaydesk.events.outbox import emit
+from relaydesk.integrations.inbox_store import (
+    INBOX,
+    InboxEntry,
+    InboxWriter,
+    dialect_insert,
+    find_instance,
+    insert_entries,
+)
 from relaydesk.integrations.mapping import apply_mapping
-from relaydesk.integrations.models import CallbackInbox, ConnectorInstance, EntityVersion
+from relaydesk.integrations.models import ConnectorInstance, EntityVersion
 from relaydesk.integrations.secrets import instance_spec
 from relaydesk.integrations.spec_models.mapping import DEFAULT_TIMEZONE
-from relaydesk.kit.db import Database, mark_system, utcnow
-from relaydesk.kit.ids import uuid7
+from relaydesk.kit.db import Database, utcnow
 from relaydesk.kit.metrics import REGISTRY
-from relaydesk.tenancy.models import Tenant
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -50,7 +55,9 @@ __all__ = [
     "InboxEntry",
     "InboxProcessor",
     "InboxWriter",
+    "RejectedEvent",
     "find_instance",
+    "insert_entries",
     "is_newer",
     "process_pending",
     "version_order",
@@ -60,11 +67,9 @@ MAX_ATTEMPTS = 5
 #: seconds before retrying after the 1st, 2nd, 3rd and 4th failed attempt
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)
 _PG_LOCK = 0x52445F494E424F58  # "RD_INBOX": one processor at a time across nodes
-_INBOX: Table = CallbackInbox.__table__  # type: ignore[assignment]
 _VERSIONS: Table = EntityVersion.__table__  # type: ignore[assignment]
-_KEY = ("tenant_id", "instance_id", "callback", "event_id")
 _COLUMNS = [
-    _INBOX.c[name]
+    INBOX.c[name]
     for name in ("id", "tenant_id", "instance_id", "callback", "event_id", "event_type",
                  "entity_key", "entity_version", "payload", "attempts")
 ]  # fmt: skip
@@ -77,130 +82,9 @@ PROCESSED = Counter(
 )
 _log = structlog.get_logger("relaydesk.inbox")
 
-Key = tuple[uuid.UUID, uuid.UUID, str, str]
 
-
-@dataclass(frozen=True, slots=True)
-class InboxEntry:
-    tenant_id: uuid.UUID
-    instance_id: uuid.UUID
-    callback: str
-    event_id: str
-    event_type: str
-    entity_key: str | None
-    entity_version: str | None
-    payload: dict[str, Any]
-
-    @property
-    def key(self) -> Key:
-        return (self.tenant_id, self.instance_id, self.callback, self.event_id)
-
-
-def _insert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert
-    if dialect == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"the callback inbox supports SQLite and PostgreSQL, not {dialect}")
-
-
-async def insert_entries(db: Database, entries: Sequence[InboxEntry]) -> dict[Key, uuid.UUID]:
-    """Store the entries whose key is new; returns {key: inbox row id} of those stored."""
-    now = utcnow()
-    ids = [uuid7() for _ in entries]
-    rows = [
-        {"id": row_id, "created_at": now, "tenant_id": e.tenant_id,
-         "instance_id": e.instance_id, "callback": e.callback, "event_id": e.event_id,
-         "event_type": e.event_type, "entity_key": e.entity_key,
-         "entity_version": e.entity_version, "payload": e.payload, "status": "pending",
-         "attempts": 0}
-        for row_id, e in zip(ids, entries, strict=True)
-    ]  # fmt: skip
-    c = _INBOX.c
-    stmt = (
-        _insert(db.dialect)(_INBOX)
-        .on_conflict_do_nothing(index_elements=[c[name] for name in _KEY])
-        .returning(c.id)
-    )
-    async with db.job(system=True) as session:
-        conn = await session.connection()
-        inserted = set((await conn.execute(stmt, rows)).scalars())
-    return {e.key: row_id for e, row_id in zip(entries, ids, strict=True) if row_id in inserted}
-
-
-_Result = asyncio.Future[uuid.UUID | None]
-
-
-class InboxWriter:
-    """Stores callbacks for concurrent requests in shared transactions (group commit)."""
-
-    def __init__(self, db: Database, *, max_batch: int = 500, linger: float = 0.002) -> None:
-        self.db = db
-        self.max_batch = max_batch
-        #: under load (the last batch held several callbacks), wait up to this long for as
-        #: many to gather before writing; an idle writer writes at once
-        self.linger = linger
-        self._pending: list[tuple[InboxEntry, _Result]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._last_batch = 0
-        self._enough = asyncio.Event()
-
-    async def store(self, entry: InboxEntry) -> uuid.UUID | None:
-        """The new row's id, or None when the event was already in the inbox."""
-        loop = asyncio.get_running_loop()
-        future: _Result = loop.create_future()
-        self._pending.append((entry, future))
-        if len(self._pending) >= self._last_batch:
-            self._enough.set()
-        if self._task is None:
-            self._task = loop.create_task(self._drain(), name="callback-inbox-writer")
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                if self._last_batch > 1 and len(self._pending) < self._last_batch:
-                    self._enough.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.linger):
-                            await self._enough.wait()
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                self._last_batch = len(batch)
-                await self._write(batch)
-        finally:
-            self._task = None
-
-    async def _write(self, batch: list[tuple[InboxEntry, _Result]]) -> None:
-        unique: dict[Key, InboxEntry] = {}
-        for entry, _ in batch:
-            unique.setdefault(entry.key, entry)
-        try:
-            stored = await insert_entries(self.db, list(unique.values()))
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for entry, future in batch:
-            row_id = stored.pop(entry.key, None)  # a repeat within the batch is a duplicate
-            if not future.done():
-                future.set_result(row_id)
-
-
-async def find_instance(
-    db: Database, tenant_slug: str, instance_name: str
-) -> tuple[ConnectorInstance, bool] | None:
-    """(instance, whether its tenant is active) for a hook URL, or None."""
-    stmt = (
-        select(ConnectorInstance, Tenant.is_active)
-        .join(Tenant, Tenant.id == ConnectorInstance.tenant_id)
-        .where(Tenant.slug == tenant_slug, ConnectorInstance.name == instance_name)
-    )
-    async with db.sessionmaker() as session:
-        mark_system(session)  # the URL names the tenant: this lookup is what scopes it
-        row = (await session.execute(stmt)).first()
-    return None if row is None else (row[0], bool(row[1]))
+class RejectedEvent(Exception):
+    """The event catalogue refused the callback's event: failing at once, not retried."""
 
 
 # --- ordering --------------------------------------------------------------------------------
@@ -237,7 +121,7 @@ def is_newer(incoming: str, stored: str, zone: ZoneInfo) -> bool:
 
 
 def _due(now: dt.datetime, retry_delays: Sequence[float]) -> Any:
-    c = _INBOX.c
+    c = INBOX.c
     retries = [
         and_(c.attempts == n, c.processed_at <= now - dt.timedelta(seconds=delay))
         for n, delay in enumerate(retry_delays, start=1)
@@ -266,9 +150,13 @@ async def _load_context(
 
 
 async def _process_row(
-    row: Any, instance: ConnectorInstance | None, versions: dict[tuple[uuid.UUID, str], str]
+    session: AsyncSession,
+    row: Any,
+    instance: ConnectorInstance | None,
+    versions: dict[tuple[uuid.UUID, str], str],
 ) -> str:
-    """Apply one row; returns "done" or "stale"; raises with the reason on failure."""
+    """Apply one row: its event goes into ``session``'s outbox. Returns "done" or "stale";
+    raises :class:`RejectedEvent` (final) or another exception (retried) on failure."""
     if instance is None:
         raise LookupError("the connector instance no longer exists")
     spec = instance_spec(instance)
@@ -287,14 +175,27 @@ async def _process_row(
         zone = ZoneInfo(callback.mapping.timezone if callback.mapping else DEFAULT_TIMEZONE)
         if not is_newer(row.entity_version, versions[key], zone):
             return "stale"
-    source = events.EventSource(
-        "callback", connector=spec.name, instance=instance.name, instance_id=instance.id,
-        callback=row.callback, external_id=row.event_id, sandbox=instance.sandbox,
-    )  # fmt: skip
-    await events.publish(row.tenant_id, row.event_type, payload, source=source)
+    source = {
+        "kind": "callback", "connector": spec.name, "instance": instance.name,
+        "instance_id": str(instance.id), "callback": row.callback,
+        "external_id": row.event_id, "sandbox": instance.sandbox,
+    }  # fmt: skip
+    try:
+        await emit(session, row.event_type, payload, tenant_id=row.tenant_id,
+                   key=row.entity_key, source=source)  # fmt: skip
+    except ValidationFailed as exc:
+        raise RejectedEvent(f"the event catalogue refused it: {exc.message}") from None
     if ordering:
         versions[key] = row.entity_version
     return "done"
+
+
+def _outcome(row: Any, exc: Exception) -> tuple[str, str]:
+    """(new status, error text) of a row whose processing raised ``exc``."""
+    if isinstance(exc, RejectedEvent):
+        return "failed", str(exc)[:500]
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    return ("failed" if row.attempts + 1 >= MAX_ATTEMPTS else "pending"), error
 
 
 async def process_pending(
@@ -306,7 +207,7 @@ async def process_pending(
 ) -> int:
     """Process up to ``limit`` due inbox rows, oldest first; returns how many were attempted."""
     now = now or utcnow()
-    c = _INBOX.c
+    c = INBOX.c
     async with db.job(system=True) as session:
         if db.dialect == "postgresql":
             locked = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
@@ -328,19 +229,17 @@ async def process_pending(
         for row in rows:
             error = None
             try:
-                status = await _process_row(row, instances.get(row.instance_id), versions)
+                status = await _process_row(session, row, instances.get(row.instance_id), versions)
             except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                failed = row.attempts + 1 >= MAX_ATTEMPTS
-                status = "failed" if failed else "pending"
+                status, error = _outcome(row, exc)
                 _log.warning("callback_processing_failed", inbox_id=str(row.id),
-                             attempts=row.attempts + 1, error=error)  # fmt: skip
+                             attempts=row.attempts + 1, status=status, error=error)  # fmt: skip
             PROCESSED.labels("retry" if status == "pending" else status).inc()
             outcomes.append({"row_id": row.id, "new_status": status, "new_error": error,
                              "new_attempts": row.attempts + 1, "new_at": now})  # fmt: skip
         conn = await session.connection()
         await conn.execute(
-            update(_INBOX)
+            update(INBOX)
             .where(c.id == bindparam("row_id"))
             .values(status=bindparam("new_status"), error=bindparam("new_error"),
                     attempts=bindparam("new_attempts"), processed_at=bindparam("new_at")),
@@ -352,7 +251,7 @@ async def process_pending(
             for (iid, key), version in versions.items() if before.get((iid, key)) != version
         ]  # fmt: skip
         if changed:
-            insert = _insert(db.dialect)(_VERSIONS)
+            insert = dialect_insert(db.dialect)(_VERSIONS)
             await conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=[_VERSIONS.c.instance_id, _VERSIONS.c.entity_key],

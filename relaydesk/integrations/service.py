@@ -5,8 +5,16 @@ the action (404) → its permission (403) → enabled (409) → params (422 nami
 runtime (per instance and version, from the registry) → execute (cache, bucket, breaker,
 retries, classification, mapping, shape) → mask the output by role (``action.pii``; clear
 only with ``customers.pii.view``) → audit row ``connector.action_called`` (masked params,
-status, latency; never secrets) → Prometheus metrics → ConnectorCall row. The audit and
-call-log rows are part of the caller's unit of work (the request's, or a job's).
+status, latency; never secrets) → Prometheus metrics → ConnectorCall row, and a
+``connector.action_failed`` event when the call ended in error.
+
+Where those rows go: a caller whose session has not begun a transaction (a request that only
+runs the action) hands them to the :class:`~relaydesk.audit.writer.AuditWriter`, which
+commits them, batched with concurrent calls', **before** the answer leaves; the instance is
+then read outside the request's session and cached for a moment
+(:mod:`relaydesk.integrations.instance_cache`). Any other caller (a job, a request that wrote
+something first, tests sharing one connection) gets them in its own unit of work
+(docs/decisions/0006-durable-audit-group-commit.md).
 
 Whatever the external system does, the answer is an :class:`ActionOutcome` (200 for the
 API): ``ok=false`` with the classified error, never a 500.
@@ -24,11 +32,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit import service as audit
+from relaydesk.audit.writer import AuditWriter, writer_for
 from relaydesk.auth.permissions import WILDCARD
 from relaydesk.auth.principal import Principal
 from relaydesk.errors import Conflict, Forbidden, ValidationFailed
+from relaydesk.events.outbox import emit
 from relaydesk.integrations import metrics
 from relaydesk.integrations.calllog import HEALTH_WINDOW, action_health
+from relaydesk.integrations.instance_cache import INSTANCES
 from relaydesk.integrations.instances import InstanceService
 from relaydesk.integrations.limits import Priority
 from relaydesk.integrations.models import ConnectorCall, ConnectorInstance
@@ -47,8 +58,10 @@ from relaydesk.integrations.repository import ConnectorCallRepository
 from relaydesk.integrations.resilience import ErrorKind
 from relaydesk.integrations.runtime.base import ExecutorError
 from relaydesk.integrations.schemas import InstanceHealthOut
+from relaydesk.integrations.secrets import instance_spec
 from relaydesk.integrations.spec import ConnectorSpec, action_permission, validate_params
 from relaydesk.kit.crypto import Keyring
+from relaydesk.kit.db import database_of
 from relaydesk.kit.ids import uuid7
 from relaydesk.kit.pagination import PageParams
 
@@ -84,6 +97,7 @@ class IntegrationService:
         self.session = session
         self.principal = principal
         self.registry = registry
+        self.keyring = keyring
         self.instances = InstanceService(session, principal, keyring)
         self.calls = ConnectorCallRepository(session)
 
@@ -99,17 +113,16 @@ class IntegrationService:
         """Run one action (see the module docstring). ``params_loc`` prefixes the location
         of parameter errors (the API passes ``("body",)``)."""
         started = time.perf_counter()
-        instance = await self.instances.find(instance_ref)
-        spec = self.instances.spec_of(instance)
+        writer = writer_for(self.session)
+        instance, spec = await self._instance(instance_ref, outside=writer is not None)
         action = spec.action(action_name)
         permission = action_permission(spec, action_name)
         if not self.principal.has(permission):
-            raise Forbidden(
-                f"Missing permission: {permission}", details={"missing": [permission]}
-            )
+            raise Forbidden(f"Missing permission: {permission}", details={"missing": [permission]})
         if not instance.enabled:
-            raise Conflict(f"connector instance {instance.name!r} is disabled",
-                           code="connector_disabled")
+            raise Conflict(
+                f"connector instance {instance.name!r} is disabled", code="connector_disabled"
+            )
         try:
             params = validate_params(spec, action_name, raw_params)
         except ValidationFailed as exc:
@@ -126,8 +139,33 @@ class IntegrationService:
             cached=execution.cached, stale=execution.stale, sandbox=instance.sandbox,
             call_id=call_id, latency_ms=latency_ms, attempts=execution.attempts,
         )  # fmt: skip
-        await self._record(instance, spec, action_name, params, execution, outcome, priority)
+        if writer is not None and writer_for(self.session) is writer:
+            await self._record_durably(
+                writer, instance, spec, action_name, params, execution, outcome, priority
+            )
+        else:
+            await self._record(instance, spec, action_name, params, execution, outcome, priority)
         return outcome
+
+    async def _instance(
+        self, ref: uuid.UUID | str, *, outside: bool
+    ) -> tuple[ConnectorInstance, ConnectorSpec]:
+        """The instance and its spec: from the request's session, or (``outside``) from the
+        short-lived cache, else a read of its own that leaves the request's session unused."""
+        if not outside:
+            instance = await self.instances.find(ref)
+            return instance, self.instances.spec_of(instance)
+        tenant_id = self.principal.tenant_id
+        hit = INSTANCES.get(tenant_id, ref)
+        if hit is not None:
+            return hit.instance, hit.spec
+        db = database_of(self.session)
+        assert db is not None
+        async with db.reader(tenant_id) as reader:
+            instance = await InstanceService(reader, self.principal, self.keyring).find(ref)
+        spec = instance_spec(instance)
+        INSTANCES.put(tenant_id, ref, instance, spec)
+        return instance, spec
 
     async def _execute(
         self,
@@ -159,7 +197,7 @@ class IntegrationService:
             )  # fmt: skip
             return Execution(False, dt.datetime.now(dt.UTC), error=error)
 
-    async def _record(
+    def _records(
         self,
         instance: ConnectorInstance,
         spec: ConnectorSpec,
@@ -168,24 +206,23 @@ class IntegrationService:
         execution: Execution,
         outcome: ActionOutcome,
         priority: Priority,
-    ) -> None:
+    ) -> tuple[ConnectorCall, dict[str, Any], dict[str, Any] | None]:
+        """(call-log row, audit row's arguments, ``connector.action_failed`` payload or None)."""
         action = spec.actions[action_name]
         shown_params = mask_params(jsonable(params), action.params)
         error = execution.error
         succeeded = execution.ok and not execution.stale
         actor = self.principal.actor
-        self.calls.add_call(
-            ConnectorCall(
-                id=outcome.call_id, tenant_id=instance.tenant_id, instance_id=instance.id,
-                action=action_name, actor_type=actor.type, actor_id=actor.id, priority=priority,
-                outcome="success" if succeeded else "error",
-                error_class=error.cls if error else None,
-                error_code=error.code if error else None,
-                error_message=error.message if error else None,
-                http_status=execution.status, attempts=execution.attempts,
-                cached=execution.cached, stale=execution.stale,
-                latency_ms=outcome.latency_ms, params=shown_params,
-            )
+        call = ConnectorCall(
+            id=outcome.call_id, tenant_id=instance.tenant_id, instance_id=instance.id,
+            action=action_name, actor_type=actor.type, actor_id=actor.id, priority=priority,
+            outcome="success" if succeeded else "error",
+            error_class=error.cls if error else None,
+            error_code=error.code if error else None,
+            error_message=error.message if error else None,
+            http_status=execution.status, attempts=execution.attempts,
+            cached=execution.cached, stale=execution.stale,
+            latency_ms=outcome.latency_ms, params=shown_params,
         )  # fmt: skip
         details: dict[str, Any] = {
             "instance": instance.name, "connector": spec.name, "action": action_name,
@@ -196,11 +233,77 @@ class IntegrationService:
         }  # fmt: skip
         if error is not None:
             details["error"] = {"class": error.cls, "kind": error.kind, "code": error.code}
-        await audit.record(
-            self.session, tenant_id=instance.tenant_id, action="connector.action_called",
-            actor=actor, outcome="success" if succeeded else "failure",
-            target_type="connector_instance", target_id=instance.id, details=details,
-        )  # fmt: skip
+        row = {
+            "tenant_id": instance.tenant_id, "action": "connector.action_called",
+            "actor": actor, "outcome": "success" if succeeded else "failure",
+            "target_type": "connector_instance", "target_id": instance.id, "details": details,
+        }  # fmt: skip
+        failed = None
+        if not succeeded and error is not None:
+            failed = {
+                "instance": instance.name, "connector": spec.name, "action": action_name,
+                "effect": action.effect, "error_class": error.cls, "error_code": error.code,
+                "message": error.message, "http_status": execution.status,
+                "actor_type": actor.type, "actor_id": actor.id,
+            }  # fmt: skip
+        return call, row, failed
+
+    async def _record(
+        self,
+        instance: ConnectorInstance,
+        spec: ConnectorSpec,
+        action_name: str,
+        params: Mapping[str, Any],
+        execution: Execution,
+        outcome: ActionOutcome,
+        priority: Priority,
+    ) -> None:
+        """The call's rows in the caller's unit of work (``self.session``)."""
+        call, row, failed = self._records(
+            instance, spec, action_name, params, execution, outcome, priority
+        )
+        self.calls.add_call(call)
+        await audit.record(self.session, **row)
+        if failed is not None:
+            await emit(self.session, "connector.action_failed", failed,
+                       tenant_id=instance.tenant_id)  # fmt: skip
+        self._observe(instance, spec, action_name, execution, outcome)
+
+    async def _record_durably(
+        self,
+        writer: AuditWriter,
+        instance: ConnectorInstance,
+        spec: ConnectorSpec,
+        action_name: str,
+        params: Mapping[str, Any],
+        execution: Execution,
+        outcome: ActionOutcome,
+        priority: Priority,
+    ) -> None:
+        """The call's rows committed by the audit writer; returns once they are."""
+        call, row, failed = self._records(
+            instance, spec, action_name, params, execution, outcome, priority
+        )
+
+        async def event(session: AsyncSession) -> None:
+            if failed is not None:
+                await emit(session, "connector.action_failed", failed,
+                           tenant_id=instance.tenant_id)  # fmt: skip
+
+        await writer.append(**row, rows=[call], also=event if failed is not None else None)
+        self._observe(instance, spec, action_name, execution, outcome)
+
+    @staticmethod
+    def _observe(
+        instance: ConnectorInstance,
+        spec: ConnectorSpec,
+        action_name: str,
+        execution: Execution,
+        outcome: ActionOutcome,
+    ) -> None:
+        action = spec.actions[action_name]
+        error = execution.error
+        succeeded = execution.ok and not execution.stale
         cache: str | None = None
         if action.cache and action.effect == "read":
             cache = "stale" if execution.stale else ("hit" if execution.cached else "miss")

@@ -79,6 +79,7 @@ class Base(DeclarativeBase):
         uuid.UUID: Uuid(),
         dict[str, Any]: JSON(),
         list[str]: JSON(),
+        list[dict[str, Any]]: JSON(),
     }
 
 
@@ -185,6 +186,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_ONLY = "relaydesk_read_only"
 
 
+def _read_options(engine: AsyncEngine) -> dict[str, Any]:
+    if engine.dialect.name == "sqlite":
+        return {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        return {"isolation_level": "AUTOCOMMIT"}
+    return {}
+
+
 async def declare_read_only(session: AsyncSession, dialect: str) -> None:
     """Reads without BEGIN/COMMIT: two round trips fewer per GET request."""
     if dialect == "sqlite":
@@ -199,6 +208,13 @@ async def declare_write_intent(session: AsyncSession) -> None:
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _hybrid_driver(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # reads on the event loop's thread, lock waits on aiosqlite's (kit/db_sqlite.py)
+        from relaydesk.kit import db_sqlite
+
+        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=db_sqlite.connect, **cparams)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # let SQLAlchemy, not the driver, manage transactions (SAVEPOINT support)
@@ -232,6 +248,16 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
     return engine
 
 
+#: ``session.info`` key: the :class:`Database` a request's or job's session came from
+DATABASE_KEY = "relaydesk_database"
+
+
+def database_of(session: AsyncSession | Session) -> Database | None:
+    """The :class:`Database` that made this request or job session (None for others)."""
+    db: Database | None = session.info.get(DATABASE_KEY)
+    return db
+
+
 class Database:
     """Owns the engine and hands out sessions; one per application or worker process."""
 
@@ -245,6 +271,21 @@ class Database:
             autoflush=True,
             join_transaction_mode="create_savepoint",
         )
+        # request sessions get their mode from the engine they are bound to, so that a
+        # request that never touches the database never checks out a connection
+        self._write_bind = None if bind else engine.execution_options(**{WRITE_INTENT: True})
+        self._read_bind = None if bind else engine.execution_options(**_read_options(engine))
+        #: per-database helpers other packages attach (the audit writer), by name
+        self.extensions: dict[str, Any] = {}
+
+    def request_session(self, method: str) -> AsyncSession:
+        """A session for one request: reads without a transaction for safe methods; a
+        write-intent transaction (``BEGIN IMMEDIATE`` on SQLite) begun at the first statement
+        for the others."""
+        if self._read_bind is None or self._write_bind is None:
+            return self.sessionmaker()
+        bind = self._read_bind if method in SAFE_METHODS else self._write_bind
+        return self.sessionmaker(bind=bind)
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
@@ -261,6 +302,7 @@ class Database:
         """The unit of work of a background job or CLI command: commit on success."""
         async with self.sessionmaker() as session:
             scope_session(session, tenant_id)
+            session.info[DATABASE_KEY] = self
             if system:
                 mark_system(session)
             await declare_write_intent(session)
@@ -272,6 +314,19 @@ class Database:
             else:
                 await session.commit()
 
+    @asynccontextmanager
+    async def reader(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """A tenant-scoped session that only reads: no transaction, so no write lock on
+        SQLite (in tests, where every session shares one connection, the usual savepoint)."""
+        async with self.request_session("GET") as session:
+            scope_session(session, tenant_id)
+            session.info[DATABASE_KEY] = self
+            try:
+                yield session
+            finally:
+                session.expunge_all()  # what was read stays readable (not expired)
+                await session.rollback()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -279,13 +334,12 @@ class Database:
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: the only place a request commits or rolls back."""
     db: Database = request.app.state.db
-    async with db.sessionmaker() as session:
+    async with db.request_session(request.method) as session:
         scope_session(session, None)
+        session.info[DATABASE_KEY] = db
         request.state.session = session
-        if request.method not in SAFE_METHODS:
-            await declare_write_intent(session)
-        elif not db.shares_connection:
-            await declare_read_only(session, db.dialect)
+        if db.shares_connection and request.method not in SAFE_METHODS:
+            await declare_write_intent(session)  # tests: mark the shared connection
         try:
             yield session
         except BaseException as exc:

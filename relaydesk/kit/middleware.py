@@ -5,6 +5,7 @@ request id, client IP, body size limit, per-IP rate limit, security headers, met
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -17,11 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relaydesk.config import Settings
 from relaydesk.errors import AppError, PayloadTooLarge, TooManyRequests
 from relaydesk.kit.context import client_ip_var, request_id_var
+from relaydesk.kit.logging import info_line
 from relaydesk.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, RATE_LIMITED
 from relaydesk.kit.ratelimit import RateDecision, RateLimiter
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 _log = structlog.get_logger("relaydesk.http")
+_http_log = logging.getLogger("relaydesk.http")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -150,7 +153,8 @@ class RequestContextMiddleware:
             HTTP_LATENCY.labels(method, template).observe(elapsed)
             quiet = path.startswith("/hooks/") and status_holder["status"] < 400
             if not path.startswith(("/healthz", "/metrics")) and not quiet:
-                _log.info(
+                info_line(
+                    _http_log,
                     "request",
                     method=method,
                     path=path,

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-RESERVED = ("/api/", "/hooks/", "/healthz", "/readyz", "/metrics", "/assets/")
+RESERVED = ("/api/", "/hooks/", "/widget/", "/healthz", "/readyz", "/metrics", "/assets/")
 
 
 def mount_spa(app: FastAPI, dist: Path) -> None:

@@ -106,7 +106,7 @@ def test_the_sample_preview_command_of_the_doc_maps_without_errors(
 
 def test_the_demo_instances_configure_every_connector_completely() -> None:
     assert [entry["name"] for entry in DEMO_INSTANCES] == [
-        "orders", "logistics", "crm", "membership", "tickets", "finance"]
+        "orders", "logistics", "crm", "membership", "tickets", "finance", "callcenter"]
     assert {entry["name"] for entry in DEMO_INSTANCES} == set(connector_names())
     for entry in DEMO_INSTANCES:
         spec = load_spec_file(entry["spec_path"])

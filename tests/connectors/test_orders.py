@@ -1,5 +1,6 @@
 """The orders connector: its spec, its mappings on recorded answers, its error rules, and its
-actions against the real order system (signed requests, business rules, rate limit)."""
+actions against the real order system (signed requests, business rules, rate limit). Its
+``order_status`` push callback: test_orders_callbacks.py."""
 
 from __future__ import annotations
 

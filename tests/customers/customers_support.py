@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.middleware import Middleware
 
 from relaydesk.audit.models import AuditEntry
+from relaydesk.events.models import OutboxEvent
 from relaydesk.kit.db import Database
 from relaydesk.kit.xml_negotiation import XmlNegotiationMiddleware
 
@@ -37,9 +38,15 @@ ZHANG_STORED = {
 }
 #: strings that must never appear in a masked response
 CLEAR_VALUES = [
-    "13812345678", "+8613812345678", "zhang.wei@example.com", "Zhang.Wei@Example.COM",
-    "110105199003071239", "6222021234567890128", "6222 0212 3456 7890 128",
-    "建国路88号", "1201室",
+    "13812345678",
+    "+8613812345678",
+    "zhang.wei@example.com",
+    "Zhang.Wei@Example.COM",
+    "110105199003071239",
+    "6222021234567890128",
+    "6222 0212 3456 7890 128",
+    "建国路88号",
+    "1201室",
 ]
 
 
@@ -64,3 +71,21 @@ async def audit_rows(db: Database, tenant_id: uuid.UUID, action: str) -> list[Au
     async with db.job(tenant_id) as session:
         stmt = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
         return list((await session.execute(stmt)).scalars().all())
+
+
+async def outbox(db: Database, tenant_id: uuid.UUID, *types: str) -> list[OutboxEvent]:
+    """The tenant's outbox rows of these types, in emission order."""
+    async with db.job(tenant_id) as session:
+        stmt = select(OutboxEvent).order_by(OutboxEvent.id)
+        if types:
+            stmt = stmt.where(OutboxEvent.type.in_(types))
+        return list((await session.execute(stmt)).scalars().all())
+
+
+async def add_identity(
+    client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, **body: Any
+) -> dict[str, Any]:
+    r = await client.post(f"{BASE}/{customer_id}/identities", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out

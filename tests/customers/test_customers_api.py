@@ -48,8 +48,9 @@ async def test_owner_crud_round_trip_with_normalised_clear_values(
     got = await client.get(url, headers=owner)
     assert got.status_code == 200 and got.json() == created
 
-    r = await client.patch(url, json={"company": "新公司", "address": None, "tags": ["VIP", "VIP"]},
-                           headers=owner)
+    r = await client.patch(
+        url, json={"company": "新公司", "address": None, "tags": ["VIP", "VIP"]}, headers=owner
+    )
     assert r.status_code == 200, r.text
     patched = r.json()
     assert patched["company"] == "新公司" and patched["address"] is None
@@ -66,9 +67,7 @@ async def test_owner_crud_round_trip_with_normalised_clear_values(
     ]
 
 
-async def test_agent_never_sees_clear_personal_data(
-    client: httpx.AsyncClient, org_a: Org
-) -> None:
+async def test_agent_never_sees_clear_personal_data(client: httpx.AsyncClient, org_a: Org) -> None:
     agent = await login(client, org_a, "agent")
     r = await client.post(BASE, json=ZHANG, headers=agent)
     assert r.status_code == 201
@@ -116,8 +115,9 @@ async def test_reveal_needs_permission_and_is_audited_without_the_value(
     created = await create(client, await login(client, org_a, "agent"))
     url = f"{BASE}/{created['id']}/reveal"
 
-    denied = await client.post(url, json={"field": "id_number"},
-                               headers=await login(client, org_a, "agent"))
+    denied = await client.post(
+        url, json={"field": "id_number"}, headers=await login(client, org_a, "agent")
+    )
     assert denied.status_code == 403
     assert denied.json()["error"]["details"] == {"missing": ["customers.pii.reveal"]}
     assert await audit_rows(db, org_a.id, "customer.pii_revealed") == []
@@ -195,9 +195,7 @@ async def test_invalid_personal_fields_are_422_at_the_field(
     assert [d["loc"] for d in error["details"]] == [["body", field]]
 
 
-async def test_unknown_fields_and_null_name_are_422(
-    client: httpx.AsyncClient, org_a: Org
-) -> None:
+async def test_unknown_fields_and_null_name_are_422(client: httpx.AsyncClient, org_a: Org) -> None:
     owner = await login(client, org_a, "owner")
     r = await client.post(BASE, json={**ZHANG, "nickname": "伟哥"}, headers=owner)
     assert r.status_code == 422
@@ -211,10 +209,26 @@ async def test_unknown_fields_and_null_name_are_422(
 async def test_search_filters_and_cursor_pages(client: httpx.AsyncClient, org_a: Org) -> None:
     owner = await login(client, org_a, "owner")
     zhang = await create(client, owner)
-    li = await create(client, owner, name="李娜", phone="+86 139-0000-1111", company="Acme 100%",
-                      email="li.na@example.cn", tags=["VIP_CN"], id_number=None)
-    wang = await create(client, owner, name="王芳", phone=None, company=None, email=None,
-                        tags=["北京"], id_number=None)
+    li = await create(
+        client,
+        owner,
+        name="李娜",
+        phone="+86 139-0000-1111",
+        company="Acme 100%",
+        email="li.na@example.cn",
+        tags=["VIP_CN"],
+        id_number=None,
+    )
+    wang = await create(
+        client,
+        owner,
+        name="王芳",
+        phone=None,
+        company=None,
+        email=None,
+        tags=["北京"],
+        id_number=None,
+    )
 
     async def names(**params: str) -> list[str]:
         r = await client.get(BASE, params=params, headers=owner)
@@ -237,8 +251,9 @@ async def test_search_filters_and_cursor_pages(client: httpx.AsyncClient, org_a:
     page1 = first.json()
     assert [i["id"] for i in page1["items"]] == [wang["id"], li["id"]]
     assert page1["next_cursor"]
-    second = await client.get(BASE, params={"limit": 2, "cursor": page1["next_cursor"]},
-                              headers=owner)
+    second = await client.get(
+        BASE, params={"limit": 2, "cursor": page1["next_cursor"]}, headers=owner
+    )
     assert [i["id"] for i in second.json()["items"]] == [zhang["id"]]
     assert second.json()["next_cursor"] is None
 

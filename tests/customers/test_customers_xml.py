@@ -86,8 +86,10 @@ async def test_gbk_body_declared_in_the_document(client: httpx.AsyncClient, org_
     ("body", "message"),
     [
         (b"<customer><name>x</customer>", "Malformed XML at line 1"),
-        (b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY x "boom">]><c><name>&x;</name></c>',
-         "(DTDs) are not allowed"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY x "boom">]><c><name>&x;</name></c>',
+            "(DTDs) are not allowed",
+        ),
         (b'<!DOCTYPE c SYSTEM "file:///etc/passwd"><c><name>x</name></c>', "are not allowed"),
     ],
 )
@@ -119,9 +121,7 @@ async def test_validation_errors_come_back_as_xml(client: httpx.AsyncClient, org
     assert error["details"][0]["loc"] == ["body", "id_number"]
 
 
-async def test_xml_is_only_for_the_customer_resource(
-    client: httpx.AsyncClient, org_a: Org
-) -> None:
+async def test_xml_is_only_for_the_customer_resource(client: httpx.AsyncClient, org_a: Org) -> None:
     owner = await login(client, org_a, "owner")
     r = await client.get("/api/v1/auth/me", headers={**owner, "Accept": "application/xml"})
     assert r.status_code == 200
@@ -133,8 +133,11 @@ async def test_openapi_documents_xml_for_customer_routes(client: httpx.AsyncClie
     spec = (await client.get("/api/v1/openapi.json")).json()
     schemas = spec["components"]["schemas"]
     create = spec["paths"]["/api/v1/customers"]["post"]
-    assert set(create["requestBody"]["content"]) == {"application/json", "application/xml",
-                                                     "text/xml"}
+    assert set(create["requestBody"]["content"]) == {
+        "application/json",
+        "application/xml",
+        "text/xml",
+    }
     refs = []
     for path, item in spec["paths"].items():
         if not path.startswith("/api/v1/customers"):

@@ -17,11 +17,12 @@ from relaydesk.demo_systems import runner
 from relaydesk.demo_systems.logistics import create_logistics_app
 
 
-async def test_start_all_serves_the_six_systems_then_stops(tmp_path: Path) -> None:
+async def test_start_all_serves_the_eight_systems_then_stops(tmp_path: Path) -> None:
     urls = await runner.start_all(base_port=0, data_dir=tmp_path)
     try:
         assert [name for name, _ in urls] == [
-            "orders", "logistics", "crm", "membership", "tickets", "finance"]
+            "orders", "logistics", "crm", "membership", "tickets", "finance", "sms",
+            "callcenter"]
         by_name = dict(urls)
         assert by_name["membership"].startswith("sqlite+aiosqlite:///")
         assert (tmp_path / "demo-systems" / "members.db").exists()
@@ -40,7 +41,7 @@ async def test_start_all_serves_the_six_systems_then_stops(tmp_path: Path) -> No
         with pytest.raises(RuntimeError, match="already running"):
             await runner.start_all(base_port=0, data_dir=tmp_path)
         assert {s.name for s in runner.running()} == {
-            "orders", "logistics", "crm", "tickets", "finance"}
+            "orders", "logistics", "crm", "tickets", "finance", "sms", "callcenter"}
     finally:
         await runner.stop_all()
     assert runner.running() == []

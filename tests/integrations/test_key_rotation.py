@@ -40,7 +40,7 @@ def test_rotate_reencrypts_every_config(
     asyncio.run(prepare_database(settings))
     asyncio.run(seed_demo(settings, systems_base_port=28101))
     before = asyncio.run(_configs(settings.database_url, Keyring.from_settings(settings)))
-    assert len(before) == 6
+    assert len(before) == 7
 
     monkeypatch.setenv("RELAYDESK_SECURITY__ENCRYPTION_KEYS", json.dumps([generate_key()]))
     get_settings.cache_clear()
@@ -50,9 +50,9 @@ def test_rotate_reencrypts_every_config(
     runner = CliRunner()
     first = runner.invoke(cli.app, ["keys", "rotate"])
     assert first.exit_code == 0, first.output
-    assert "re-encrypted 6 of 6" in first.output
+    assert "re-encrypted 7 of 7" in first.output
     again = runner.invoke(cli.app, ["keys", "rotate"])
-    assert "re-encrypted 0 of 6" in again.output
+    assert "re-encrypted 0 of 7" in again.output
 
     after = asyncio.run(_configs(rotated.database_url, keyring))
     for name, (blob, config) in after.items():

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_support import CHROMIUM, DIST, FRONTEND, clean_env, demo_server, tail
+from demo_embedded_app import serve as serve_demo_app
+from web_support import CHROMIUM, DIST, FRONTEND, clean_env, demo_server, free_port, tail
 
 # read at import: the suite's autouse fixture removes RELAYDESK_* variables before each test
 SCREENSHOTS = os.environ.get("RELAYDESK_SCREENSHOTS", "")
@@ -97,12 +98,21 @@ def test_api_paths_are_not_swallowed_by_the_spa(server: str) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_browser_suite(server: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo_app(server: str) -> Iterator[str]:
+    """An "existing system" page on another loopback port (another origin) that verifies
+    context tokens with Relaydesk's JWKS (e2e/apps.spec.ts embeds it)."""
+    with serve_demo_app(server, free_port()) as url:
+        yield url
+
+
+def test_browser_suite(server: str, demo_app: str, tmp_path: Path) -> None:
     vitest = FRONTEND / "node_modules" / ".bin" / "vitest"
     node = shutil.which("node")
     assert node, "node is not on PATH"
     env = clean_env(
         RELAYDESK_E2E_URL=server,
+        RELAYDESK_E2E_APP_URL=demo_app,
         RELAYDESK_CHROMIUM=str(CHROMIUM),
         FORCE_COLOR="0",
         NO_COLOR="1",

@@ -15,7 +15,8 @@ import httpx
 
 from relaydesk.demo_systems.runner import free_base_port
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 FRONTEND = ROOT / "frontend"
 DIST = ROOT / "relaydesk" / "web" / "dist"
 SNAPSHOT = FRONTEND / "src" / "api" / "openapi.json"
@@ -44,13 +45,16 @@ def demo_server(data_dir: Path, log_path: Path, timeout: float = 90.0) -> Iterat
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = clean_env(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
         RELAYDESK_DATA_DIR=str(data_dir),
         RELAYDESK_LOG_JSON="false",
         RELAYDESK_LOG_LEVEL="WARNING",
     )
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from relaydesk.cli import main; main()",
+            # wire_apps: the embedded-apps router until relaydesk/app.py includes it (no-op then)
+            [sys.executable, "-c",
+             "import wire_apps; wire_apps.install(); from relaydesk.cli import main; main()",
              "demo", "--host", "127.0.0.1", "--port", str(port),
              "--systems-base-port", str(free_base_port())],
             cwd=data_dir, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -21,6 +21,8 @@ export type ConnectorAction = Schemas['ActionOut']
 export type ActionOutcome = Schemas['ActionOutcome']
 export type ConnectorCall = Schemas['CallOut']
 export type InstanceHealth = Schemas['InstanceHealthOut']
+export type EmbeddedApp = Schemas['AppOut']
+export type AppContext = Schemas['ContextOut']
 
 /** What the client needs from the signed-in session (the auth store provides it). */
 export interface SessionHooks {

@@ -19,6 +19,17 @@ export const ZH_PERMISSIONS: Record<string, string> = {
   'conversations.write': '回复和处理会话',
   'connectors.read': '查看连接器及其健康状况',
   'connectors.manage': '创建和配置连接器',
+  'apps.manage': '登记、修改和删除嵌入应用',
+  'apps.read': '查看嵌入应用并以签名上下文令牌打开',
+  'events.read': '查看事件日志、已处理事件和死信',
+  'events.manage': '重放事件和死信',
+  'rules.read': '查看自动化规则及其执行记录',
+  'rules.manage': '创建、修改、启用和试运行自动化规则',
+  'webhooks.read': '查看 Webhook 端点、消息和投递记录',
+  'webhooks.manage': '创建和修改 Webhook 端点；重放和恢复消息',
+  'webhooks.pii': '允许 Webhook 端点接收未脱敏的个人信息（记入审计）',
+  'sagas.read': '查看跨系统操作（Saga）及其步骤',
+  'sagas.run': '发起跨系统操作（Saga），例如退款',
 }
 
 // English labels, the same as the API's descriptions (GET /permissions needs roles.read, which
@@ -42,4 +53,15 @@ export const EN_PERMISSIONS: Record<string, string> = {
   'conversations.write': 'Reply to and change conversations',
   'connectors.read': 'See connectors and their health',
   'connectors.manage': 'Create and configure connectors',
+  'apps.manage': 'Register, change and remove embedded apps',
+  'apps.read': 'See embedded apps and open them with a signed context token',
+  'events.read': 'See the event log, processed events and dead letters',
+  'events.manage': 'Replay events and dead letters',
+  'rules.read': 'See automation rules and their executions',
+  'rules.manage': 'Create, change, enable and dry-run automation rules',
+  'webhooks.read': 'See webhook endpoints, messages and delivery attempts',
+  'webhooks.manage': 'Create and change webhook endpoints; replay and recover messages',
+  'webhooks.pii': 'Let a webhook endpoint receive personal data unmasked (audited)',
+  'sagas.read': 'See multi-system actions (sagas) and their steps',
+  'sagas.run': 'Start multi-system actions (sagas) such as a refund',
 }

@@ -14,6 +14,48 @@ declare module 'vue-router' {
   }
 }
 
+/**
+ * Pages of other parts of the UI (src/router/supervisor.ts: `supervisorRoutes`, or `routes`
+ * or a default export; children of the signed-in layout) and their menu entries
+ * (`supervisorMenu`). Found with import.meta.glob, so a missing file simply adds nothing.
+ */
+function collect(modules: Record<string, Record<string, unknown>>): RouteRecordRaw[] {
+  const out: RouteRecordRaw[] = []
+  for (const mod of Object.values(modules)) {
+    const found = mod.default ?? mod.routes ?? mod.supervisorRoutes
+    if (Array.isArray(found)) out.push(...(found as RouteRecordRaw[]))
+  }
+  return out
+}
+
+const extraModules = import.meta.glob<Record<string, unknown>>('./supervisor.ts', { eager: true })
+
+export const extraRoutes: RouteRecordRaw[] = collect(extraModules)
+
+/** A menu entry another part of the UI asks for (src/router/supervisor.ts: `supervisorMenu`). */
+export interface ExtraMenuItem {
+  path: string
+  /** i18n key of the label */
+  title: string
+  /** name of an @element-plus/icons-vue icon */
+  icon?: string
+  permissions: string[]
+  section: 'main' | 'admin'
+}
+
+export interface ExtraMenu {
+  items: ExtraMenuItem[]
+  /** the module's own visibility rule, if it has one (else: any of the permissions) */
+  visible?: (item: ExtraMenuItem, can: (...p: string[]) => boolean) => boolean
+}
+
+export const extraMenus: ExtraMenu[] = Object.values(extraModules)
+  .filter((mod) => Array.isArray(mod.supervisorMenu))
+  .map((mod) => ({
+    items: mod.supervisorMenu as ExtraMenuItem[],
+    visible: typeof mod.menuVisible === 'function' ? (mod.menuVisible as ExtraMenu['visible']) : undefined,
+  }))
+
 export const routes: RouteRecordRaw[] = [
   {
     path: '/login',
@@ -25,7 +67,15 @@ export const routes: RouteRecordRaw[] = [
     path: '/',
     component: () => import('@/layouts/MainLayout.vue'),
     children: [
-      { path: '', name: 'home', component: () => import('@/views/HomeView.vue'), meta: { title: 'menu.home' } },
+      {
+        // the agent workbench (工作台); without conversations.read, the overview instead
+        path: '',
+        name: 'home',
+        component: () => import('@/views/workbench/WorkbenchView.vue'),
+        meta: { title: 'menu.home' },
+        beforeEnter: () => (useAuthStore().can('conversations.read') ? true : { name: 'overview' }),
+      },
+      { path: 'overview', name: 'overview', component: () => import('@/views/HomeView.vue'), meta: { title: 'menu.overview' } },
       {
         path: 'customers',
         name: 'customers',
@@ -75,12 +125,51 @@ export const routes: RouteRecordRaw[] = [
         meta: { title: 'menu.connectors', permissions: ['connectors.read'] },
       },
       {
+        path: 'admin/connectors/new',
+        name: 'connectorNew',
+        component: () => import('@/views/connectors/ConnectorSpecView.vue'),
+        meta: { title: 'specEditor.newTitle', permissions: ['connectors.manage'] },
+      },
+      {
+        path: 'admin/connectors/:id/spec',
+        name: 'connectorSpec',
+        component: () => import('@/views/connectors/ConnectorSpecView.vue'),
+        props: true,
+        meta: { title: 'menu.connectors', permissions: ['connectors.manage'] },
+      },
+      {
+        path: 'admin/rules',
+        name: 'rules',
+        component: () => import('@/views/rules/RulesView.vue'),
+        meta: { title: 'menu.rules', permissions: ['rules.read'] },
+      },
+      {
+        path: 'admin/rules/new',
+        name: 'ruleNew',
+        component: () => import('@/views/rules/RuleEditorView.vue'),
+        meta: { title: 'rules.new', permissions: ['rules.manage'] },
+      },
+      {
+        path: 'admin/rules/:id',
+        name: 'rule',
+        component: () => import('@/views/rules/RuleEditorView.vue'),
+        props: true,
+        meta: { title: 'menu.rules', permissions: ['rules.read'] },
+      },
+      {
+        path: 'admin/apps',
+        name: 'apps',
+        component: () => import('@/views/apps/AppsView.vue'),
+        meta: { title: 'menu.apps', permissions: ['apps.manage'] },
+      },
+      {
         path: 'admin/connectors/:id',
         name: 'connector',
         component: () => import('@/views/connectors/ConnectorDetailView.vue'),
         props: true,
         meta: { title: 'menu.connectors', permissions: ['connectors.read'] },
       },
+      ...extraRoutes,
       {
         path: 'forbidden',
         name: 'forbidden',

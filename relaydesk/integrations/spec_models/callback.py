@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
+from relaydesk.events.catalogue import CUSTOM_PREFIX, EVENT_NAME, catalogue
 from relaydesk.integrations.spec_models.auth import SigningParams
 from relaydesk.integrations.spec_models.base import JmesPath, SpecModel
 from relaydesk.integrations.spec_models.mapping import MappingSpec
@@ -54,8 +55,16 @@ class SignatureSpec(SpecModel):
         return self.header or DEFAULT_SIGNATURE_HEADERS.get(self.scheme)
 
 def _check_event_type(value: str) -> str:
+    """A dotted name that the event catalogue knows, or ``custom.<name>``."""
     if not re.match(EVENT_TYPE, value):
         raise ValueError(f"{value!r} is not a dotted event type such as order.shipped")
+    if value.startswith(CUSTOM_PREFIX) and EVENT_NAME.match(value):
+        return value
+    if value not in catalogue():
+        raise ValueError(
+            f"event type {value!r} is not in the event catalogue: use one of the types listed "
+            f"in docs/events.md (e.g. order.shipped, ticket.status_changed) or custom.<name>"
+        )
     return value
 
 

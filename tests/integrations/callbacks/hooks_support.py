@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from relaydesk.config import Settings
+from relaydesk.events.models import OutboxEvent
 from relaydesk.integrations import secrets
 from relaydesk.integrations.hooks_api import mount
 from relaydesk.integrations.models import CallbackInbox, ConnectorInstance
@@ -77,21 +78,21 @@ callbacks:
       secret: "{{ config.hmac_secret }}"
       payload: "{id}:{body}"
     event_id: eventId
-    event_type: order.shipped
+    event_type: custom.tracking_updated
     entity_key: waybillNo
     entity_version: updatedAt
   github_push:
     signature: {scheme: github, secret: "{{ config.github_secret }}"}
     event_id: head_commit.id
-    event_type: code.pushed
+    event_type: custom.code_pushed
   stripe_event:
     signature: {scheme: stripe, secret: "{{ config.stripe_secret }}", tolerance_seconds: 60}
     event_id: id
-    event_type: {expr: type, values: {charge.succeeded: payment.succeeded}}
+    event_type: {expr: type, values: {charge.succeeded: custom.payment_succeeded}}
   sw_event:
     signature: {scheme: standard_webhooks, secret: "{{ config.sw_secret }}"}
     event_id: data.id
-    event_type: call.ended
+    event_type: custom.call_ended
   open_notify:
     signature:
       scheme: app_key_sign
@@ -100,10 +101,13 @@ callbacks:
       signing: {algorithm: md5, placement: query, timestamp_unit: ms}
     event_id: notifyId
     event_type: order.paid
+    mapping:
+      fields:
+        order_no: {expr: orderNo, type: string, required: true}
   unsigned:
     signature: {scheme: none}
     event_id: id
-    event_type: test.pinged
+    event_type: custom.test_pinged
 """
 
 CONFIG = {
@@ -144,6 +148,12 @@ async def make_instance(
     async with db.job(tenant_id) as session:
         session.add(instance)
     return instance
+
+
+async def outbox_events(db: Database, tenant_id: uuid.UUID) -> list[OutboxEvent]:
+    """The tenant's events in the outbox, in emission order."""
+    async with db.job(tenant_id) as session:
+        return list(await session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)))
 
 
 async def inbox_rows(db: Database, tenant_id: uuid.UUID) -> list[CallbackInbox]:

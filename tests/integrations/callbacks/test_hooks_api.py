@@ -169,7 +169,7 @@ async def test_an_xml_callback_is_parsed(
     r = await post(client, xml, headers, "/hooks/acme/tickets/tracking_xml")
     assert r.status_code == 202, r.text
     (row,) = await inbox_rows(db, tickets.id)
-    assert row.event_type == "order.shipped"
+    assert row.event_type == "custom.tracking_updated"
     assert (row.event_id, row.entity_key, row.entity_version) == (
         "TE-88", "SF1234567890", "2026-11-21 10:30:00")
     assert row.payload == {"eventId": "TE-88", "waybillNo": "SF1234567890",

@@ -31,7 +31,7 @@ from hooks_support import (
 )
 from standardwebhooks.webhooks import Webhook
 
-from relaydesk.integrations import callbacks
+from relaydesk.integrations import callback_parts, callbacks
 from relaydesk.integrations.callbacks import (
     CallbackMisconfigured,
     IncomingCallback,
@@ -335,7 +335,9 @@ def test_every_scheme_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch)
         calls.append(1)
         return hmac.compare_digest(a, b)
 
-    monkeypatch.setattr(callbacks, "hmac", types.SimpleNamespace(new=hmac.new, compare_digest=spy))
+    spied = types.SimpleNamespace(new=hmac.new, compare_digest=spy)
+    monkeypatch.setattr(callbacks, "hmac", spied)
+    monkeypatch.setattr(callback_parts, "hmac", spied)
     body = compact(ticket_event())
     at = dt.datetime.now(dt.UTC)
     requests = {

@@ -1,0 +1,516 @@
+// The agent workbench's state: the conversation list (filters, pages, unread counts), the
+// open conversation's messages, the customers shown, who is typing; kept current by the
+// realtime events (stores/realtime.ts). An event changes what is shown at once; the
+// conversation is then read again from the API, which has the last word (unread counts,
+// assignee, status), and it joins or leaves the list according to the filters.
+import { defineStore } from 'pinia'
+import { computed, reactive, ref, shallowRef } from 'vue'
+
+import { call, client, type Customer, type Schemas } from '@/api/client'
+import { useAuthStore } from '@/stores/auth'
+import { useRealtimeStore, type RealtimeEvent } from '@/stores/realtime'
+
+export type Conversation = Schemas['ConversationOut']
+export type Message = Schemas['MessageOut']
+export type Canned = Schemas['CannedOut']
+export type Inbox = Schemas['InboxOut']
+export type ConversationPatch = Schemas['ConversationPatch']
+export type AssignBody = Schemas['AssignIn']
+
+export type View = 'mine' | 'unassigned' | 'team' | 'all'
+export type Status = 'open' | 'pending' | 'snoozed' | 'resolved'
+export type Channel = 'web_chat' | 'email' | 'sms' | 'voice' | 'api'
+export type Priority = 'low' | 'normal' | 'high' | 'urgent'
+
+export const VIEWS: View[] = ['mine', 'unassigned', 'team', 'all']
+export const STATUSES: Status[] = ['open', 'pending', 'snoozed', 'resolved']
+export const CHANNELS: Channel[] = ['web_chat', 'email', 'sms', 'voice', 'api']
+export const PRIORITIES: Priority[] = ['low', 'normal', 'high', 'urgent']
+
+export interface Filters {
+  view: View
+  teamId: string | null
+  status: Status | ''
+  channel: Channel | ''
+  priority: Priority | ''
+}
+
+export const DEFAULT_FILTERS: Filters = { view: 'mine', teamId: null, status: 'open', channel: '', priority: '' }
+export const PAGE_SIZE = 30
+export const MESSAGE_PAGE = 50
+/** a typing signal without its "stopped" counterpart fades after this long */
+export const TYPING_TTL_MS = 6_000
+
+/** How far a message got; a later answer never moves it back. */
+const STATUS_RANK: Record<string, number> = { queued: 1, sent: 2, delivered: 3, read: 4, failed: 2 }
+
+/** What the workbench tells people about (desktop notifications, screen pops). */
+export type Notice =
+  | { kind: 'assigned'; conversation: Conversation }
+  | { kind: 'call'; conversationId: string | null; customerId: string | null; event: RealtimeEvent }
+
+/** The list query the API understands for these filters. */
+export function listQuery(f: Filters): Record<string, string> {
+  const q: Record<string, string> = {}
+  if (f.view === 'mine') q.assignee = 'me'
+  else if (f.view === 'unassigned') q.assignee = 'unassigned'
+  else if (f.view === 'team' && f.teamId) q.team_id = f.teamId
+  if (f.status) q.status = f.status
+  if (f.channel) q.channel = f.channel
+  if (f.priority) q.priority = f.priority
+  return q
+}
+
+/** Whether a conversation belongs in the list under these filters. */
+export function matches(c: Conversation, f: Filters, myId: string | null): boolean {
+  if (f.view === 'mine' && c.assignee_id !== myId) return false
+  if (f.view === 'unassigned' && c.assignee_id !== null) return false
+  if (f.view === 'team' && f.teamId && c.team_id !== f.teamId) return false
+  if (f.status && c.status !== f.status) return false
+  if (f.channel && c.channel !== f.channel) return false
+  if (f.priority && c.priority !== f.priority) return false
+  return true
+}
+
+/** Latest activity first; ties by id (uuid7, time-ordered). */
+export function byActivity(a: Conversation, b: Conversation): number {
+  if (a.last_message_at !== b.last_message_at) return a.last_message_at < b.last_message_at ? 1 : -1
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
+}
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' && value ? value : null
+}
+
+export const useWorkbenchStore = defineStore('workbench', () => {
+  const auth = useAuthStore()
+  const realtime = useRealtimeStore()
+
+  const filters = reactive<Filters>({ ...DEFAULT_FILTERS })
+  const byId = reactive<Record<string, Conversation>>({})
+  const listIds = ref<string[]>([])
+  const nextCursor = ref<string | null>(null)
+  const loading = ref(false)
+  const loaded = ref(false)
+  const error = shallowRef<unknown>(null)
+  const selectedId = ref<string | null>(null)
+  const messages = reactive<Record<string, Message[]>>({})
+  const olderCursor = reactive<Record<string, string | null>>({})
+  const messagesLoading = ref(false)
+  const customers = reactive<Record<string, Customer>>({})
+  /** conversation id → who ("agent:<id>" / "customer") → until (ms) */
+  const typing = reactive<Record<string, Record<string, number>>>({})
+  const now = ref(Date.now())
+  let notifier: ((notice: Notice) => void) | null = null
+  let generation = 0
+  let unsubscribe: (() => void) | null = null
+  let typingTimer: ReturnType<typeof setInterval> | null = null
+
+  const myId = computed(() => (auth.me?.kind === 'user' ? auth.me.id : null))
+  const list = computed(() => listIds.value.map((id) => byId[id]).filter((c): c is Conversation => !!c))
+  const selected = computed(() => (selectedId.value ? (byId[selectedId.value] ?? null) : null))
+  const unreadTotal = computed(() => list.value.reduce((n, c) => n + (c.unread_count || 0), 0))
+  const selectedMessages = computed(() => (selectedId.value ? (messages[selectedId.value] ?? []) : []))
+
+  function setNotifier(fn: ((notice: Notice) => void) | null): void {
+    notifier = fn
+  }
+
+  function sortList(): void {
+    listIds.value = [...listIds.value].sort((a, b) => byActivity(byId[a]!, byId[b]!))
+  }
+
+  /** Put a conversation (fresh from the API) in place: into, within or out of the list. */
+  function upsert(c: Conversation): void {
+    byId[c.id] = c
+    const inList = listIds.value.includes(c.id)
+    const belongs = matches(c, filters, myId.value)
+    if (belongs && !inList) listIds.value = [...listIds.value, c.id]
+    else if (!belongs && inList) listIds.value = listIds.value.filter((id) => id !== c.id)
+    sortList()
+  }
+
+  // --- the list ---------------------------------------------------------------------------
+
+  async function load(): Promise<void> {
+    const mine = ++generation
+    loading.value = true
+    error.value = null
+    try {
+      const page = await call(() =>
+        client.GET('/api/v1/conversations', { params: { query: { ...listQuery(filters), limit: PAGE_SIZE } } }),
+      )
+      if (mine !== generation) return
+      for (const c of page.items) byId[c.id] = c
+      listIds.value = page.items.map((c) => c.id)
+      sortList()
+      nextCursor.value = page.next_cursor ?? null
+      loaded.value = true
+      void ensureCustomers(page.items.map((c) => c.customer_id))
+    } catch (e) {
+      if (mine === generation) error.value = e
+    } finally {
+      if (mine === generation) loading.value = false
+    }
+  }
+
+  async function loadMore(): Promise<void> {
+    if (!nextCursor.value || loading.value) return
+    const mine = generation
+    loading.value = true
+    try {
+      const page = await call(() =>
+        client.GET('/api/v1/conversations', {
+          params: { query: { ...listQuery(filters), limit: PAGE_SIZE, cursor: nextCursor.value ?? undefined } },
+        }),
+      )
+      if (mine !== generation) return
+      for (const c of page.items) byId[c.id] = c
+      const known = new Set(listIds.value)
+      listIds.value = [...listIds.value, ...page.items.map((c) => c.id).filter((id) => !known.has(id))]
+      sortList()
+      nextCursor.value = page.next_cursor ?? null
+      void ensureCustomers(page.items.map((c) => c.customer_id))
+    } catch (e) {
+      error.value = e
+    } finally {
+      if (mine === generation) loading.value = false
+    }
+  }
+
+  function setFilters(patch: Partial<Filters>): Promise<void> {
+    Object.assign(filters, patch)
+    if (filters.view !== 'team') filters.teamId = null
+    return load()
+  }
+
+  // --- one conversation ---------------------------------------------------------------------
+
+  const inflight = new Map<string, Promise<void>>()
+  const again = new Set<string>()
+
+  /** Read a conversation again (coalesced: one request at a time per conversation). */
+  function refreshConversation(id: string): Promise<void> {
+    const running = inflight.get(id)
+    if (running) {
+      again.add(id)
+      return running
+    }
+    const run = (async () => {
+      try {
+        const c = await call(() =>
+          client.GET('/api/v1/conversations/{conversation_id}', { params: { path: { conversation_id: id } } }),
+        )
+        upsert(c)
+        void ensureCustomers([c.customer_id])
+      } catch {
+        // gone or no longer visible to us
+        listIds.value = listIds.value.filter((x) => x !== id)
+      } finally {
+        inflight.delete(id)
+        if (again.delete(id)) await refreshConversation(id)
+      }
+    })()
+    inflight.set(id, run)
+    return run
+  }
+
+  function mergeMessages(id: string, incoming: Message[]): void {
+    const all = new Map((messages[id] ?? []).map((m) => [m.id, m]))
+    for (const m of incoming) {
+      const known = all.get(m.id)
+      // answers can cross: never take a reply's status back (delivered → queued)
+      if (known && (STATUS_RANK[known.status] ?? 0) > (STATUS_RANK[m.status] ?? 0)) continue
+      all.set(m.id, m)
+    }
+    messages[id] = [...all.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  async function select(id: string | null): Promise<void> {
+    selectedId.value = id
+    if (!id) return
+    if (!byId[id]) await refreshConversation(id)
+    const c = byId[id]
+    if (c) void ensureCustomers([c.customer_id])
+    messagesLoading.value = true
+    try {
+      const page = await call(() =>
+        client.GET('/api/v1/conversations/{conversation_id}/messages', {
+          params: { path: { conversation_id: id }, query: { limit: MESSAGE_PAGE } },
+        }),
+      )
+      mergeMessages(id, page.items)
+      olderCursor[id] = page.next_cursor ?? null
+    } finally {
+      if (selectedId.value === id) messagesLoading.value = false
+    }
+    if ((byId[id]?.unread_count ?? 0) > 0) await markRead(id)
+  }
+
+  async function loadOlder(): Promise<void> {
+    const id = selectedId.value
+    const cursor = id ? olderCursor[id] : null
+    if (!id || !cursor) return
+    const page = await call(() =>
+      client.GET('/api/v1/conversations/{conversation_id}/messages', {
+        params: { path: { conversation_id: id }, query: { limit: MESSAGE_PAGE, cursor } },
+      }),
+    )
+    mergeMessages(id, page.items)
+    olderCursor[id] = page.next_cursor ?? null
+  }
+
+  async function refreshMessages(id: string): Promise<void> {
+    const page = await call(() =>
+      client.GET('/api/v1/conversations/{conversation_id}/messages', {
+        params: { path: { conversation_id: id }, query: { limit: 20 } },
+      }),
+    )
+    mergeMessages(id, page.items)
+  }
+
+  async function markRead(id: string): Promise<void> {
+    const c = await call(() =>
+      client.POST('/api/v1/conversations/{conversation_id}/read', { params: { path: { conversation_id: id } } }),
+    )
+    upsert(c)
+  }
+
+  async function send(text: string, isPrivate: boolean): Promise<Message> {
+    const id = selectedId.value
+    if (!id) throw new Error('no conversation is open')
+    const message = await call(() =>
+      client.POST('/api/v1/conversations/{conversation_id}/messages', {
+        params: { path: { conversation_id: id } },
+        body: { text, private: isPrivate, content_type: 'text' },
+      }),
+    )
+    mergeMessages(id, [message])
+    const c = byId[id]
+    if (c && !isPrivate) upsert({ ...c, last_message_at: message.created_at })
+    return message
+  }
+
+  async function update(id: string, body: ConversationPatch): Promise<Conversation> {
+    const c = await call(() =>
+      client.PATCH('/api/v1/conversations/{conversation_id}', { params: { path: { conversation_id: id } }, body }),
+    )
+    upsert(c)
+    return c
+  }
+
+  async function assign(id: string, body: AssignBody): Promise<Conversation> {
+    const c = await call(() =>
+      client.POST('/api/v1/conversations/{conversation_id}/assign', { params: { path: { conversation_id: id } }, body }),
+    )
+    upsert(c)
+    if (body.note) void refreshMessages(id)
+    return c
+  }
+
+  // --- customers ----------------------------------------------------------------------------
+
+  const customerInflight = new Map<string, Promise<void>>()
+
+  function fetchCustomer(id: string): Promise<void> {
+    const running = customerInflight.get(id)
+    if (running) return running
+    const run = (async () => {
+      try {
+        customers[id] = await call(() =>
+          client.GET('/api/v1/customers/{customer_id}', { params: { path: { customer_id: id } } }),
+        )
+      } catch {
+        /* the list shows the id; the side panel shows the error */
+      } finally {
+        customerInflight.delete(id)
+      }
+    })()
+    customerInflight.set(id, run)
+    return run
+  }
+
+  /** Fetch the customers not known yet, four at a time. */
+  async function ensureCustomers(ids: string[]): Promise<void> {
+    if (!auth.can('customers.read')) return
+    const todo = [...new Set(ids)].filter((id) => !customers[id] && !customerInflight.has(id))
+    const workers = Array.from({ length: Math.min(4, todo.length) }, async () => {
+      for (let id = todo.shift(); id; id = todo.shift()) await fetchCustomer(id)
+    })
+    await Promise.all(workers)
+  }
+
+  // --- typing -------------------------------------------------------------------------------
+
+  function setTyping(conversationId: string, who: string, on: boolean): void {
+    const entry = { ...(typing[conversationId] ?? {}) }
+    if (on) entry[who] = Date.now() + TYPING_TTL_MS
+    else delete entry[who]
+    typing[conversationId] = entry
+    now.value = Date.now()
+  }
+
+  /** Who is typing in a conversation now: "customer" and/or "agent:<user id>". */
+  function typingIn(conversationId: string): string[] {
+    const entry = typing[conversationId] ?? {}
+    return Object.entries(entry)
+      .filter(([, until]) => until > now.value)
+      .map(([who]) => who)
+  }
+
+  // --- realtime -----------------------------------------------------------------------------
+
+  function applyEvent(event: RealtimeEvent): void {
+    const p = event.payload
+    const conversationId = str(p.conversation_id)
+    const type = event.event_type
+    if (type === 'typing.agent' || type === 'typing.visitor') {
+      if (!conversationId) return
+      const user = str(p.user_id)
+      if (type === 'typing.agent' && user === myId.value) return // our own, echoed
+      setTyping(conversationId, type === 'typing.agent' ? `agent:${user ?? '?'}` : 'customer', p.on !== false)
+      return
+    }
+    if (type === 'message.read' && conversationId) {
+      const ids = new Set(Array.isArray(p.message_ids) ? (p.message_ids as string[]) : [])
+      const list = messages[conversationId]
+      if (list) messages[conversationId] = list.map((m) => (ids.has(m.id) ? { ...m, status: 'read' } : m))
+      return
+    }
+    if (type.startsWith('customer.')) {
+      const customerId = str(p.customer_id) ?? str(p.id)
+      if (customerId && customers[customerId]) void fetchCustomer(customerId)
+      return
+    }
+    if (type.startsWith('call.')) {
+      if (type === 'call.ringing' || type === 'call.offered') {
+        const target = str(p.user_id) ?? str(p.agent_id) ?? str(p.assignee_id)
+        if (!target || target === myId.value) {
+          notifier?.({ kind: 'call', conversationId, customerId: str(p.customer_id), event })
+        }
+      }
+      if (conversationId) void refreshConversation(conversationId)
+      return
+    }
+    if (!conversationId || !(type.startsWith('conversation.') || type.startsWith('message.'))) return
+
+    const known = byId[conversationId]
+    if (type === 'message.received' || type === 'message.sent') {
+      if (type === 'message.received') setTyping(conversationId, 'customer', false)
+      if (known) {
+        const patch: Partial<Conversation> = { last_message_at: event.occurred_at ?? known.last_message_at }
+        if (type === 'message.received' && selectedId.value !== conversationId) {
+          patch.unread_count = (known.unread_count || 0) + 1
+        }
+        byId[conversationId] = { ...known, ...patch }
+        if (listIds.value.includes(conversationId)) sortList()
+      }
+      if (selectedId.value === conversationId) {
+        void refreshMessages(conversationId).then(() => {
+          if (type === 'message.received') return markRead(conversationId)
+        }).catch(() => undefined)
+      }
+    } else if (type === 'conversation.status_changed' && known) {
+      byId[conversationId] = { ...known, status: String(p.status ?? known.status) }
+    } else if (type === 'conversation.assigned') {
+      if (known) byId[conversationId] = { ...known, assignee_id: str(p.assignee_id), team_id: str(p.team_id) }
+      const toMe = myId.value !== null && str(p.assignee_id) === myId.value
+      const wasMine = str(p.previous_assignee_id) === myId.value
+      if (toMe && !wasMine && str(p.by) !== myId.value) {
+        void refreshConversation(conversationId).then(() => {
+          const c = byId[conversationId]
+          if (c) notifier?.({ kind: 'assigned', conversation: c })
+        })
+        return
+      }
+      if (selectedId.value === conversationId && p.note) void refreshMessages(conversationId).catch(() => undefined)
+    }
+    void refreshConversation(conversationId)
+  }
+
+  /** Follow the realtime events; (re)load the list whenever the socket could not resume. */
+  function connect(): void {
+    if (unsubscribe) return
+    unsubscribe = realtime.subscribe({
+      event: applyEvent,
+      // a fresh socket starts from "now": what happened before it is in a fresh list
+      ready: ({ resumed }) => {
+        if (!resumed) void load()
+      },
+      resync: () => {
+        void load()
+        if (selectedId.value) void refreshMessages(selectedId.value).catch(() => undefined)
+      },
+    })
+    typingTimer = setInterval(() => (now.value = Date.now()), 1_000)
+    realtime.start()
+    void load()
+  }
+
+  function disconnect(): void {
+    unsubscribe?.()
+    unsubscribe = null
+    if (typingTimer !== null) clearInterval(typingTimer)
+    typingTimer = null
+    realtime.stop()
+  }
+
+  /** Forget everything (signing out: the next user starts afresh). */
+  function clear(): void {
+    disconnect()
+    generation++
+    Object.assign(filters, DEFAULT_FILTERS)
+    for (const key of Object.keys(byId)) delete byId[key]
+    for (const key of Object.keys(messages)) delete messages[key]
+    for (const key of Object.keys(olderCursor)) delete olderCursor[key]
+    for (const key of Object.keys(customers)) delete customers[key]
+    for (const key of Object.keys(typing)) delete typing[key]
+    listIds.value = []
+    nextCursor.value = null
+    loaded.value = false
+    loading.value = false
+    error.value = null
+    selectedId.value = null
+    notifier = null
+  }
+
+  return {
+    clear,
+    filters,
+    byId,
+    listIds,
+    list,
+    nextCursor,
+    loading,
+    loaded,
+    error,
+    selectedId,
+    selected,
+    messages,
+    olderCursor,
+    selectedMessages,
+    messagesLoading,
+    customers,
+    typing,
+    unreadTotal,
+    myId,
+    setNotifier,
+    load,
+    loadMore,
+    setFilters,
+    refreshConversation,
+    select,
+    loadOlder,
+    refreshMessages,
+    markRead,
+    send,
+    update,
+    assign,
+    ensureCustomers,
+    fetchCustomer,
+    typingIn,
+    applyEvent,
+    connect,
+    disconnect,
+  }
+})

@@ -1,0 +1,436 @@
+"""Web chat use cases: a visitor's session, messages in, history on resume, receipts, files.
+
+A visitor becomes a customer through identity resolution (:mod:`relaydesk.customers.resolution`)
+at the pre-chat form, at a verified session, or at their first message, whichever comes first:
+an anonymous visitor's id (ours, signed) is a verified ``visitor`` identity; a user id signed
+by the site (``user_hash``) a verified ``app_user`` identity; what the pre-chat form collected
+is unverified. Messages go through :meth:`ConversationService.receive` like any channel's.
+Each function is one unit of work (``db.job``); broadcasting is left to the caller, after
+the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from relaydesk.audit.service import Actor
+from relaydesk.channels import inbox_secrets
+from relaydesk.channels.webchat import repository as repo
+from relaydesk.channels.webchat.runtime import WebChatRuntime
+from relaydesk.channels.webchat.schemas import Profile, SessionIn, SessionOut
+from relaydesk.channels.webchat.settings import (
+    IDENTITY_SECRET,
+    WebChatSettings,
+    load_settings,
+    origin_allowed,
+)
+from relaydesk.channels.webchat.tokens import TokenError, VisitorSession, user_hash_valid
+from relaydesk.conversations.models import Conversation, Inbox, Message
+from relaydesk.conversations.schemas import ConversationPatch
+from relaydesk.conversations.service import ConversationService
+from relaydesk.customers.identities import IdentityError, IdentityKey, normalise_identity
+from relaydesk.customers.models import Customer
+from relaydesk.customers.normalise import normalise_email, normalise_phone
+from relaydesk.customers.resolution import IdentityClaim, resolve
+from relaydesk.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
+from relaydesk.kit.db import Database, mark_system, utcnow
+
+__all__ = [
+    "Posted",
+    "PublicInbox",
+    "Resumed",
+    "check_origin",
+    "is_online",
+    "load_inbox",
+    "mark_read",
+    "post_message",
+    "resume",
+    "start_session",
+    "visitor_session",
+    "wire",
+]
+
+HISTORY_LIMIT = 50
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class PublicInbox:
+    """A web chat inbox as its public endpoints see it (detached from any session)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    team_id: uuid.UUID | None
+    settings: WebChatSettings
+    secrets_blob: bytes | None
+
+    def identity_secret(self, runtime: WebChatRuntime) -> str | None:
+        secrets = inbox_secrets(
+            runtime.keyring, blob=self.secrets_blob, tenant_id=self.tenant_id, inbox_id=self.id
+        )
+        value = secrets.get(IDENTITY_SECRET)
+        return str(value) if value else None
+
+
+def _invalid(field: str, message: str, kind: str = "value_error") -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {message}", details=[{"loc": ["body", field], "msg": message, "type": kind}]
+    )
+
+
+def _actor(visitor: VisitorSession) -> Actor:
+    return Actor("anonymous", f"visitor:{visitor.visitor_id}", "web chat visitor")
+
+
+async def load_inbox(db: Database, inbox_id: uuid.UUID) -> PublicInbox:
+    async with db.request_session("GET") as session:  # a read: no write lock on SQLite
+        mark_system(session)
+        try:
+            inbox = await repo.find_inbox(session, inbox_id)
+            if inbox is None or not inbox.enabled:
+                raise NotFound("this chat is not available")
+            return PublicInbox(
+                inbox.id,
+                inbox.tenant_id,
+                inbox.name,
+                inbox.team_id,
+                load_settings(inbox.settings),
+                inbox.secrets_encrypted,
+            )
+        finally:
+            await session.rollback()
+
+
+def check_origin(inbox: PublicInbox, origin: str | None, own_host: str | None) -> None:
+    """Pages of other sites than the inbox's allowed origins may not use its chat."""
+    if not origin:
+        raise Forbidden("the Origin header is required", code="origin_required")
+    if not origin_allowed(inbox.settings, origin, own_host):
+        raise Forbidden(
+            f"the site {origin} may not use this chat: add it to the inbox's allowed origins",
+            code="origin_not_allowed",
+        )
+
+
+async def is_online(db: Database, inbox: PublicInbox, now: dt.datetime | None = None) -> bool:
+    """Within business hours (if set) and an agent of the inbox's team is online."""
+    hours = inbox.settings.business_hours
+    if hours is not None and not hours.open_at(now or utcnow()):
+        return False
+    async with db.reader(inbox.tenant_id) as session:
+        return await repo.agents_online(session, inbox.team_id)
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def _user_key(settings: WebChatSettings, user_id: str) -> IdentityKey:
+    try:
+        return normalise_identity("app_user", user_id, settings.user_namespace)
+    except IdentityError as exc:
+        raise _invalid("user_id", exc.message) from None
+
+
+def _visitor_key(visitor: VisitorSession, settings: WebChatSettings) -> IdentityKey:
+    if visitor.user_id is not None:
+        return _user_key(settings, visitor.user_id)
+    return normalise_identity("visitor", visitor.visitor_id)
+
+
+def _verify_user(inbox: PublicInbox, runtime: WebChatRuntime, body: SessionIn) -> str | None:
+    """The verified user id (None: anonymous or unverified); refuses forged/missing hashes."""
+    settings = inbox.settings
+    if body.user_id is None:
+        if settings.identity_verification and not settings.allow_anonymous:
+            raise Unauthorized(
+                "this chat is for signed-in users: give user_id and user_hash",
+                code="identity_required",
+            )
+        return None
+    _user_key(settings, body.user_id)
+    if not settings.identity_verification:
+        return None  # kept as an unverified claim
+    if not body.user_hash:
+        raise Unauthorized(
+            "user_hash is required with user_id: the site's server computes "
+            "HMAC-SHA256(secret, user_id)",
+            code="identity_unverified",
+        )
+    secret = inbox.identity_secret(runtime)
+    if secret is None:
+        raise ServiceUnavailable(
+            "identity verification is on but the inbox has no secret yet",
+            code="identity_not_configured",
+        )
+    if not user_hash_valid(secret, body.user_id, body.user_hash):
+        raise Unauthorized(
+            "user_hash does not match user_id: identity refused", code="identity_forged"
+        )
+    return body.user_id
+
+
+def _check_profile(profile: Profile) -> list[IdentityClaim]:
+    claims = []
+    if profile.phone:
+        try:
+            normalise_phone(profile.phone)
+        except ValueError as exc:
+            raise _invalid("phone", str(exc)) from None
+        claims.append(IdentityClaim("phone", profile.phone, verified=False))
+    if profile.email:
+        try:
+            normalise_email(profile.email)
+        except ValueError as exc:
+            raise _invalid("email", str(exc)) from None
+        claims.append(IdentityClaim("email", profile.email, verified=False))
+    return claims
+
+
+async def start_session(
+    db: Database, runtime: WebChatRuntime, inbox: PublicInbox, body: SessionIn
+) -> SessionOut:
+    """A visitor (new, returning, or the site's verified user) opens the chat."""
+    verified_user = _verify_user(inbox, runtime, body)
+    claimed = body.user_id if verified_user is None else None
+    previous: VisitorSession | None = None
+    if body.token:
+        try:
+            previous = runtime.signer.visitor(body.token, inbox.id)
+        except TokenError:
+            previous = None  # a stale or foreign token: start afresh
+    same_person = (
+        previous is not None
+        and previous.user_id == verified_user
+        and (verified_user is not None or previous.claimed_user_id == claimed)
+    )
+    visitor = VisitorSession(
+        inbox.id,
+        previous.visitor_id if previous and same_person else uuid.uuid4().hex,
+        verified_user,
+        claimed,
+    )
+    _check_profile(body)
+    given = {f for f in ("name", "phone", "email") if getattr(body, f)}
+    async with db.job(inbox.tenant_id) as session:
+        customer = await repo.customer_by_identity(session, _visitor_key(visitor, inbox.settings))
+        if given and customer is None and verified_user is None:
+            missing = [f for f in inbox.settings.prechat.required() if f not in given]
+            if missing:
+                raise _invalid(missing[0], "required by the pre-chat form", "missing")
+        if given or (verified_user is not None and customer is None):
+            customer = await _resolve(session, inbox, visitor, body)
+    prechat = bool(inbox.settings.prechat.required()) and customer is None
+    return SessionOut(
+        token=runtime.signer.visitor_token(visitor),
+        visitor_id=visitor.visitor_id,
+        verified=verified_user is not None,
+        prechat_required=prechat and verified_user is None,
+        online=await is_online(db, inbox),
+    )
+
+
+async def _resolve(
+    session: Any, inbox: PublicInbox, visitor: VisitorSession, profile: Profile | None
+) -> Customer:
+    claims = [
+        IdentityClaim(k.kind, k.value, k.namespace or None, verified=True)
+        for k in [_visitor_key(visitor, inbox.settings)]
+    ]
+    if visitor.claimed_user_id is not None:
+        claims.append(
+            IdentityClaim(
+                "app_user", visitor.claimed_user_id, inbox.settings.user_namespace, verified=False
+            )
+        )
+    if profile is not None:
+        claims += _check_profile(profile)
+    result = await resolve(
+        session,
+        inbox.tenant_id,
+        claims,
+        verified=False,
+        source="web_chat",
+        name=profile.name if profile else None,
+        actor=_actor(visitor),
+    )
+    return result.customer
+
+
+def visitor_session(runtime: WebChatRuntime, inbox: PublicInbox, token: str) -> VisitorSession:
+    try:
+        return runtime.signer.visitor(token, inbox.id)
+    except TokenError as exc:
+        raise Unauthorized(f"visitor token refused: {exc}", code="invalid_visitor") from None
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def wire(runtime: WebChatRuntime, message: Message) -> dict[str, Any]:
+    """A message as the widget sees it (attachments with short-lived signed links)."""
+    attachments = []
+    for item in message.attachments or []:
+        link = runtime.signer.file_link(message.inbox_id, item)
+        attachments.append(
+            {
+                "filename": item.get("filename"),
+                "size": item.get("size"),
+                "content_type": item.get("content_type"),
+                "url": f"/widget/files/{link}" if link else None,
+            }
+        )
+    author = {"customer": "visitor"}.get(message.author_type, message.author_type)
+    return {
+        "id": str(message.id),
+        "conversation_id": str(message.conversation_id),
+        "direction": message.direction,
+        "author": author,
+        "text": message.body,
+        "content_type": message.content_type,
+        "attachments": attachments,
+        "status": message.status,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: dict[str, Any]
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    department_id: uuid.UUID | None
+    duplicate: bool
+    #: nobody could answer now: the conversation waits as pending
+    offline: bool
+
+
+async def post_message(
+    db: Database,
+    runtime: WebChatRuntime,
+    inbox: PublicInbox,
+    visitor: VisitorSession,
+    text: str,
+    uploads: Sequence[str] = (),
+    client_id: str | None = None,
+) -> Posted:
+    """The visitor's message in: joins or starts their conversation (pending when offline)."""
+    settings = inbox.settings
+    text = text.strip()
+    if len(text) > settings.max_message_chars:
+        raise ValidationFailed(
+            f"text: the message is too long ({len(text)} characters, at most "
+            f"{settings.max_message_chars})",
+            code="message_too_long",
+            details=[
+                {
+                    "loc": ["text"],
+                    "msg": f"at most {settings.max_message_chars} characters",
+                    "type": "too_long",
+                }
+            ],
+        )
+    if len(uploads) > 10:
+        raise _invalid("attachments", "at most 10 files per message", "too_long")
+    try:
+        files = [runtime.signer.upload(u, inbox.id, visitor.visitor_id).entry() for u in uploads]
+    except (TokenError, KeyError, ValueError) as exc:
+        raise _invalid("attachments", f"upload refused: {exc}") from None
+    if not text and not files:
+        raise _invalid("text", "a message needs text or a file", "missing")
+    if client_id is not None and not _CLIENT_ID.match(client_id):
+        raise _invalid("client_id", "1-64 letters, digits, '_' or '-'")
+    online = await is_online(db, inbox)
+    content_type = "text"
+    if not text:
+        images = all(f["content_type"].startswith("image/") for f in files)
+        content_type = "image" if images else "file"
+    async with db.job(inbox.tenant_id) as session:
+        customer = await repo.customer_by_identity(session, _visitor_key(visitor, settings))
+        if customer is None:
+            if settings.prechat.required() and visitor.user_id is None:
+                raise ValidationFailed("fill in the pre-chat form first", code="prechat_required")
+            customer = await _resolve(session, inbox, visitor, None)
+        row = await session.get(Inbox, inbox.id)
+        assert row is not None
+        service = ConversationService(session, _actor(visitor))
+        external = f"webchat:{visitor.visitor_id}:{client_id}" if client_id else None
+        conversation, message, duplicate = await service.receive(
+            row,
+            customer,
+            text,
+            content_type=content_type,
+            attachments=files,
+            external_id=external,
+        )
+        if not online and not duplicate and conversation.status != "pending":
+            await service.update(conversation.id, ConversationPatch(status="pending"))
+        return Posted(
+            wire(runtime, message),
+            customer.id,
+            conversation.id,
+            conversation.department_id,
+            duplicate,
+            not online,
+        )
+
+
+@dataclass(frozen=True)
+class Resumed:
+    customer_id: uuid.UUID | None
+    messages: list[dict[str, Any]]
+    #: more messages were missed than sent: the widget shows only the latest
+    truncated: bool
+    #: (id, department) of the visitor's latest conversation
+    conversation: tuple[uuid.UUID, uuid.UUID | None] | None
+
+
+async def resume(
+    db: Database,
+    runtime: WebChatRuntime,
+    inbox: PublicInbox,
+    visitor: VisitorSession,
+    after: uuid.UUID | None,
+) -> Resumed:
+    """What the visitor missed after ``after`` (or the recent history); replies they now have
+    become ``delivered``."""
+    async with db.job(inbox.tenant_id) as session:
+        customer = await repo.customer_by_identity(session, _visitor_key(visitor, inbox.settings))
+        if customer is None:
+            return Resumed(None, [], False, None)
+        rows, more = await repo.visitor_messages(
+            session, inbox.id, customer.id, after, HISTORY_LIMIT
+        )
+        current = await session.get(Conversation, rows[-1].conversation_id) if rows else None
+        if rows:
+            await repo.mark_out_messages(
+                session, inbox.id, customer.id, rows[-1].id, "delivered", ("sent",)
+            )
+        messages = [wire(runtime, m) for m in rows]
+        for item in messages:
+            if item["direction"] == "out" and item["status"] == "sent":
+                item["status"] = "delivered"
+        return Resumed(
+            customer.id,
+            messages,
+            more and after is not None,
+            (current.id, current.department_id) if current else None,
+        )
+
+
+async def mark_read(
+    db: Database, inbox: PublicInbox, visitor: VisitorSession, up_to: uuid.UUID
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The visitor has seen the replies up to ``up_to``: they become ``read``."""
+    async with db.job(inbox.tenant_id) as session:
+        customer = await repo.customer_by_identity(session, _visitor_key(visitor, inbox.settings))
+        if customer is None:
+            return []
+        return await repo.mark_out_messages(
+            session, inbox.id, customer.id, up_to, "read", ("queued", "sent", "delivered")
+        )

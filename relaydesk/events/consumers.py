@@ -1,0 +1,66 @@
+"""Consumers: the subscribers of the bus, registered by the domain that owns them.
+
+A consumer handles one event inside a unit of work scoped to the event's tenant. The bus
+runtime writes the :class:`ProcessedEvent` record in that same transaction, so a consumer's
+database effects and its "done" mark commit together: an event redelivered after a crash is
+skipped, never applied twice. A consumer that reaches outside the database (HTTP, mail) must
+not do so inside ``handle``: it records the work durably (a webhook message, a job) and lets
+its own runner do it, so a slow system never holds the transaction.
+
+Raising from ``handle`` rolls the transaction back; the runtime retries with backoff and
+moves the event to the dead-letter store after ``max_attempts`` failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.events.envelope import Envelope
+
+__all__ = ["Consumer", "consumer_names", "consumers", "register_consumer", "unregister_consumer"]
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    #: stable name: part of processed-event records and dead letters, never rename it
+    name: str
+    handle: Handler
+    #: event types it wants; "*" for all; a trailing ".*" for a family ("order.*")
+    types: tuple[str, ...] = ("*",)
+    max_attempts: int = 8
+
+    def wants(self, event_type: str) -> bool:
+        for pattern in self.types:
+            if pattern == "*" or pattern == event_type:
+                return True
+            if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+                return True
+        return False
+
+
+_CONSUMERS: dict[str, Consumer] = {}
+
+
+def register_consumer(consumer: Consumer) -> Consumer:
+    known = _CONSUMERS.get(consumer.name)
+    if known is not None and known.handle is not consumer.handle:
+        raise ValueError(f"consumer {consumer.name!r} is already registered")
+    _CONSUMERS[consumer.name] = consumer
+    return consumer
+
+
+def unregister_consumer(name: str) -> None:
+    _CONSUMERS.pop(name, None)
+
+
+def consumers() -> list[Consumer]:
+    return list(_CONSUMERS.values())
+
+
+def consumer_names() -> list[str]:
+    return sorted(_CONSUMERS)

@@ -1,0 +1,402 @@
+"""Running consumers on events: once each, in order per key, retried, then dead-lettered.
+
+:meth:`Dispatcher.deliver` runs one consumer on a batch of events (what the in-process relay
+or a Redis Streams partition reader hands it). For each tenant in the batch it first tries the
+fast path: one transaction, scoped to the tenant, that skips the events the consumer already
+processed, runs ``consumer.handle`` on the others in order and writes their
+:class:`ProcessedEvent` records. If any handler raises, that transaction is rolled back as a
+whole and the batch is run again one event per transaction, so one bad event costs only
+itself: its failure is recorded (in a separate transaction) as an :class:`EventFailure` with
+the error and the time of the next attempt (exponential backoff with jitter).
+
+Order per key: while an event is failing, the later events of the same key (for that
+consumer) are *parked* behind it (an ``EventFailure`` row with no attempts yet) instead of
+overtaking it. :meth:`Dispatcher.retry_due` (run by the one leader process) retries each key's
+rows in event order: the head first; if it succeeds or finally goes dead (the dead-letter
+store) the parked events behind it run at once, in order. Replayed events form their own
+queue per key and never hold back new events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from relaydesk.events import metrics
+from relaydesk.events.consumers import Consumer, consumers
+from relaydesk.events.envelope import Envelope
+from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
+from relaydesk.events.outbox import to_envelope
+from relaydesk.jobs.runner import backoff
+from relaydesk.kit.db import Database, utcnow
+from relaydesk.kit.ids import uuid7
+from relaydesk.kit.masking import detect_and_mask_text
+
+__all__ = ["Dispatcher", "describe_error"]
+
+log = structlog.get_logger("relaydesk.events")
+
+#: the ``max_attempts`` a Consumer gets when it does not set one (then the setting applies)
+_CONSUMER_DEFAULT_ATTEMPTS = next(f.default for f in fields(Consumer) if f.name == "max_attempts")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the failure record: exception type and message, personal data masked."""
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return detect_and_mask_text(text[:2000])
+
+
+@dataclass
+class _Known:
+    """What the database already says about a batch for one consumer and tenant."""
+
+    processed: set[uuid.UUID] = field(default_factory=set)
+    #: events that already have a failure row (the retry loop owns them)
+    failing: set[uuid.UUID] = field(default_factory=set)
+    #: keys held back by an earlier event that is still failing
+    blocked: dict[str, uuid.UUID] = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_attempts: int = 8,
+        retry_base: float = 2.0,
+        retry_cap: float = 600.0,
+        chunk_size: int = 100,
+    ) -> None:
+        self.db = db
+        #: events per fast-path transaction (bounds how long one holds SQLite's write lock)
+        self.chunk_size = chunk_size
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+
+    def attempts_allowed(self, consumer: Consumer) -> int:
+        """The consumer's own ``max_attempts`` when it set one, else the setting."""
+        if consumer.max_attempts != _CONSUMER_DEFAULT_ATTEMPTS:
+            return consumer.max_attempts
+        return self.max_attempts
+
+    def _next_attempt(self, attempts: int) -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=backoff(attempts, self.retry_base, self.retry_cap))
+
+    # --- first delivery ---------------------------------------------------------------------
+
+    async def deliver(self, consumer: Consumer, envelopes: Sequence[Envelope]) -> None:
+        """Run ``consumer`` on ``envelopes`` (in order); return when each one is processed, or
+        failed or parked with a record. Raises only when the database itself fails (then the
+        caller delivers the batch again later; processed events are skipped)."""
+        by_tenant: dict[uuid.UUID, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_tenant.setdefault(envelope.tenant_id, []).append(envelope)
+        for tenant_id, batch in by_tenant.items():
+            for start in range(0, len(batch), self.chunk_size):
+                chunk = batch[start : start + self.chunk_size]
+                if not await self._fast_path(consumer, tenant_id, chunk):
+                    await self._one_by_one(consumer, tenant_id, chunk)
+
+    async def _known(self, session: AsyncSession, name: str, batch: Sequence[Envelope]) -> _Known:
+        ids = [e.id for e in batch]
+        keys = sorted({e.key for e in batch})
+        known = _Known()
+        known.processed = set(
+            await session.scalars(
+                select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == name, ProcessedEvent.event_id.in_(ids)
+                )
+            )
+        )
+        rows = await session.execute(
+            select(EventFailure.event_id, EventFailure.event_key, EventFailure.dead,
+                   EventFailure.replayed_at)
+            .where(
+                EventFailure.consumer == name,
+                or_(
+                    EventFailure.event_id.in_(ids),
+                    and_(EventFailure.event_key.in_(keys), EventFailure.dead.is_(False),
+                         EventFailure.replayed_at.is_(None)),
+                ),
+            )
+        )  # fmt: skip
+        id_set = set(ids)
+        for event_id, key, dead, replayed_at in rows:
+            if event_id in id_set:
+                known.failing.add(event_id)
+            if not dead and replayed_at is None and key is not None:
+                known.blocked.setdefault(key, event_id)
+        return known
+
+    async def _fast_path(
+        self, consumer: Consumer, tenant_id: uuid.UUID, batch: list[Envelope]
+    ) -> bool:
+        """One transaction for the whole batch; False if a handler raised (rolled back)."""
+        parked: list[tuple[Envelope, uuid.UUID]] = []
+        done: list[Envelope] = []
+        try:
+            async with self.db.job(tenant_id) as session:
+                known = await self._known(session, consumer.name, batch)
+                for envelope in batch:
+                    if envelope.id in known.processed or envelope.id in known.failing:
+                        continue
+                    blocker = known.blocked.get(envelope.key)
+                    if blocker is not None:
+                        parked.append((envelope, blocker))
+                        continue
+                    await consumer.handle(session, envelope)
+                    done.append(envelope)
+                if done:
+                    now = utcnow()
+                    await session.execute(
+                        insert(ProcessedEvent),
+                        [{"consumer": consumer.name, "event_id": e.id, "tenant_id": tenant_id,
+                          "processed_at": now} for e in done],
+                    )  # fmt: skip
+        except Exception as exc:
+            log.debug("events.batch_fallback", consumer=consumer.name, error=describe_error(exc))
+            return False
+        self._count_processed(consumer, done)
+        if parked:
+            await self._park(consumer, parked)
+        return True
+
+    async def _one_by_one(
+        self, consumer: Consumer, tenant_id: uuid.UUID, batch: list[Envelope]
+    ) -> None:
+        async with self.db.job(tenant_id) as session:
+            known = await self._known(session, consumer.name, batch)
+        for envelope in batch:
+            if envelope.id in known.processed or envelope.id in known.failing:
+                continue
+            blocker = known.blocked.get(envelope.key)
+            if blocker is not None:
+                await self._park(consumer, [(envelope, blocker)])
+                continue
+            error = await self._attempt(consumer, envelope)
+            if error is None:
+                continue
+            await self._record_first_failure(consumer, envelope, error)
+            known.blocked[envelope.key] = envelope.id
+
+    async def _attempt(
+        self, consumer: Consumer, envelope: Envelope, failure_id: uuid.UUID | None = None
+    ) -> BaseException | None:
+        """One transaction: handle, processed record (and drop the failure row); the error or
+        None. An event processed meanwhile by someone else counts as success."""
+        try:
+            async with self.db.job(envelope.tenant_id) as session:
+                already = await session.scalar(
+                    select(ProcessedEvent.event_id).where(
+                        ProcessedEvent.consumer == consumer.name,
+                        ProcessedEvent.event_id == envelope.id,
+                    )
+                )
+                if already is None:
+                    await consumer.handle(session, envelope)
+                    session.add(ProcessedEvent(consumer=consumer.name, event_id=envelope.id,
+                                               tenant_id=envelope.tenant_id))  # fmt: skip
+                if failure_id is not None:
+                    await session.execute(delete(EventFailure).where(EventFailure.id == failure_id))
+        except Exception as exc:
+            if isinstance(exc, IntegrityError) and await self._is_processed(consumer, envelope):
+                return None  # a concurrent delivery (an expired lease) won the race
+            return exc
+        if already is None:
+            self._count_processed(consumer, [envelope])
+        return None
+
+    async def _is_processed(self, consumer: Consumer, envelope: Envelope) -> bool:
+        async with self.db.job(envelope.tenant_id) as session:
+            found = await session.scalar(
+                select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == consumer.name,
+                    ProcessedEvent.event_id == envelope.id,
+                )
+            )
+        return found is not None
+
+    def _count_processed(self, consumer: Consumer, done: Sequence[Envelope]) -> None:
+        if not done:
+            return
+        metrics.PROCESSED.labels(consumer.name).inc(len(done))
+        now = utcnow()
+        histogram = metrics.DELIVERY_LATENCY.labels(consumer.name)
+        for envelope in done:
+            histogram.observe(max(0.0, (now - envelope.occurred_at).total_seconds()))
+
+    # --- failure records --------------------------------------------------------------------
+
+    def _insert(self) -> Any:
+        return pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+
+    async def _park(self, consumer: Consumer, items: Sequence[tuple[Envelope, uuid.UUID]]) -> None:
+        now = utcnow()
+        rows = [
+            {"id": uuid7(), "created_at": now, "tenant_id": e.tenant_id,
+             "consumer": consumer.name, "event_id": e.id, "event_type": e.type,
+             "event_key": e.key, "attempts": 0, "first_failed_at": now, "last_failed_at": now,
+             "next_attempt_at": now, "dead": False,
+             "error": f"waiting for the earlier event {blocker} of the same key"}
+            for e, blocker in items
+        ]  # fmt: skip
+        stmt = self._insert()(EventFailure).on_conflict_do_nothing(
+            index_elements=["consumer", "event_id"]
+        )
+        async with self.db.job(items[0][0].tenant_id) as session:
+            await session.execute(stmt, rows)
+
+    async def _record_first_failure(
+        self, consumer: Consumer, envelope: Envelope, exc: BaseException
+    ) -> None:
+        allowed = self.attempts_allowed(consumer)
+        dead = allowed <= 1
+        now = utcnow()
+        error = describe_error(exc)
+        stmt = self._insert()(EventFailure).values(
+            id=uuid7(), created_at=now, tenant_id=envelope.tenant_id,
+            consumer=consumer.name, event_id=envelope.id, event_type=envelope.type,
+            event_key=envelope.key, attempts=1, error=error, first_failed_at=now,
+            last_failed_at=now, dead=dead, next_attempt_at=None if dead else self._next_attempt(1),
+        ).on_conflict_do_nothing(index_elements=["consumer", "event_id"])  # fmt: skip
+        async with self.db.job(envelope.tenant_id) as session:
+            await session.execute(stmt)
+        self._count_failure(consumer, envelope, error, 1, dead)
+
+    def _count_failure(
+        self, consumer: Consumer, envelope: Envelope, error: str, attempts: int, dead: bool
+    ) -> None:
+        metrics.FAILED.labels(consumer.name).inc()
+        if dead:
+            metrics.DEAD.labels(consumer.name).inc()
+        log.warning("events.consumer_failed", consumer=consumer.name,
+                    event_id=str(envelope.id), event_type=envelope.type, attempts=attempts,
+                    dead=dead, error=error)  # fmt: skip
+
+    # --- retries ----------------------------------------------------------------------------
+
+    async def retry_due(self, limit: int = 200, concurrency: int = 1) -> int:
+        """Retry the failure rows that are due, key by key in event order; returns attempts.
+
+        Run by one process at a time (the leader). Only the head of each key's queue (its
+        oldest event still failing or waiting) is due; when it succeeds or goes dead, the
+        rest of the queue follows at once. Consumers this process does not know are left
+        alone.
+        """
+        registry = {c.name: c for c in consumers()}
+        if not registry:
+            return 0
+        async with self.db.job(system=True) as session:
+            heads = list(await session.scalars(_due_heads(utcnow(), list(registry), limit)))
+        if not heads:
+            return 0
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def run(head: EventFailure) -> int:
+            async with gate:
+                return await self._retry_queue(registry[head.consumer], head)
+
+        return sum(await asyncio.gather(*(run(head) for head in heads)))
+
+    async def _retry_queue(self, consumer: Consumer, head: EventFailure) -> int:
+        attempted = 0
+        row: EventFailure | None = head
+        while row is not None:
+            async with self.db.job(row.tenant_id) as session:
+                event = await session.get(OutboxEvent, row.event_id)
+            if event is None:
+                await self._update_failure(consumer, row, None, "the event is no longer in the "
+                                           "outbox", dead=True)  # fmt: skip
+            else:
+                envelope = to_envelope(event)
+                attempted += 1
+                error = await self._attempt(consumer, envelope, failure_id=row.id)
+                if error is not None:
+                    attempts = row.attempts + 1
+                    dead = attempts >= self.attempts_allowed(consumer)
+                    await self._update_failure(consumer, row, envelope, describe_error(error),
+                                               dead=dead, attempts=attempts)  # fmt: skip
+                    if not dead:
+                        break  # the rest of this key waits behind it
+            row = await self._next_in_queue(row)
+        return attempted
+
+    async def _next_in_queue(self, row: EventFailure) -> EventFailure | None:
+        if row.event_key is None:
+            return None
+        async with self.db.job(row.tenant_id) as session:
+            return await session.scalar(
+                select(EventFailure)
+                .where(EventFailure.consumer == row.consumer,
+                       EventFailure.event_key == row.event_key,
+                       EventFailure.dead.is_(False), EventFailure.event_id > row.event_id,
+                       _same_queue(EventFailure, row.replayed_at is not None))
+                .order_by(EventFailure.event_id)
+                .limit(1)
+            )  # fmt: skip
+
+    async def _update_failure(
+        self,
+        consumer: Consumer,
+        row: EventFailure,
+        envelope: Envelope | None,
+        error: str,
+        *,
+        dead: bool,
+        attempts: int | None = None,
+    ) -> None:
+        attempts = attempts if attempts is not None else row.attempts
+        now = utcnow()
+        async with self.db.job(row.tenant_id) as session:
+            await session.execute(
+                update(EventFailure)
+                .where(EventFailure.id == row.id)
+                .values(attempts=attempts, error=error, last_failed_at=now, dead=dead,
+                        next_attempt_at=None if dead else self._next_attempt(attempts))
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+        if envelope is not None:
+            self._count_failure(consumer, envelope, error, attempts, dead)
+        elif dead:
+            metrics.DEAD.labels(consumer.name).inc()
+
+
+def _same_queue(table: Any, replayed: bool) -> Any:
+    """Replayed deliveries queue apart from first deliveries (they hold nothing back)."""
+    return table.replayed_at.is_not(None) if replayed else table.replayed_at.is_(None)
+
+
+def _due_heads(now: dt.datetime, names: list[str], limit: int) -> Any:
+    """Due failure rows with no earlier non-dead row in their queue (consumer, tenant, key)."""
+    earlier = aliased(EventFailure)
+    f = EventFailure
+    blocked = (
+        select(earlier.id)
+        .where(earlier.consumer == f.consumer, earlier.tenant_id == f.tenant_id,
+               earlier.event_key == f.event_key, earlier.dead.is_(False),
+               earlier.event_id < f.event_id,
+               or_(and_(f.replayed_at.is_(None), earlier.replayed_at.is_(None)),
+                   and_(f.replayed_at.is_not(None), earlier.replayed_at.is_not(None))))
+        .exists()
+    )  # fmt: skip
+    return (
+        select(f)
+        .where(f.dead.is_(False), f.consumer.in_(names),
+               or_(f.next_attempt_at.is_(None), f.next_attempt_at <= now), ~blocked)
+        .order_by(f.event_id)
+        .limit(limit)
+    )  # fmt: skip

@@ -1,0 +1,261 @@
+"""The event runtime of one process: relay, consumers, retries and the job runner.
+
+``relaydesk worker`` runs it, and so does the API process when ``events.run_in_api`` is on
+(the embedded default). Roles:
+
+* the **leader** (one process at a time; see :class:`~relaydesk.events.relay.Leadership`)
+  runs the relay, the retry loop of failed deliveries and, with Redis, the watermark and
+  stream trimming;
+* with **Redis Streams** every process also reads the partitions it holds a lease on;
+* every process runs the **job runner** (jobs are claimed with row locks).
+
+``notify_only`` is for an API process that leaves the work to workers (``run_in_api`` off):
+it only tells the leader through Redis when it committed events, so they go out at once
+rather than on the leader's next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from relaydesk.config import Settings
+from relaydesk.errors import ConfigError
+from relaydesk.events import outbox
+from relaydesk.events.catalogue import catalogue
+from relaydesk.events.dispatch import Dispatcher
+from relaydesk.events.inprocess import InProcessBackend
+from relaydesk.events.redis_consumers import StreamConsumers
+from relaydesk.events.redis_streams import RedisPublisher, StreamKeys
+from relaydesk.events.relay import Leadership, Publisher, Relay
+from relaydesk.jobs.runner import JobRunner
+from relaydesk.kit import commit_hooks
+from relaydesk.kit.db import Database
+
+__all__ = ["CONSUMER_MODULES", "EventRuntime", "backend_of", "load_consumers"]
+
+log = structlog.get_logger("relaydesk.events")
+
+
+#: modules whose import registers the built-in consumers and job handlers (each domain with
+#: a consumer adds its module here, as with the catalogue's EVENT_MODULES)
+CONSUMER_MODULES: tuple[str, ...] = (
+    "relaydesk.conversations.delivery",
+    "relaydesk.realtime.consumer",
+    "relaydesk.routing.tasks",
+    "relaydesk.automation.tasks",
+    "relaydesk.sagas.runner",
+    "relaydesk.channels.email",
+    "relaydesk.webhooks.consumers",
+    "relaydesk.channels.voice",
+    "relaydesk.customer360.consumers",
+)
+
+
+def load_consumers() -> None:
+    """Import every module that registers consumers (and the catalogue's events)."""
+    catalogue()
+    for module in CONSUMER_MODULES:
+        importlib.import_module(module)
+
+
+def backend_of(settings: Settings) -> str:
+    """``inprocess`` or ``redis``, from ``events.backend`` and ``redis.url``."""
+    backend = settings.events.backend
+    if backend == "auto":
+        return "redis" if settings.redis.url else "inprocess"
+    if backend == "redis" and not settings.redis.url:
+        raise ConfigError("events.backend is redis but redis.url is not set (RELAYDESK_REDIS__URL)")
+    return backend
+
+
+class EventRuntime:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        notify_only: bool = False,
+        run_jobs: bool = True,
+        worker_id: str | None = None,
+        lease_seconds: float = 10.0,
+        retry_base: float = 2.0,
+        sweep_seconds: float = 5.0,
+        stream_prefix: str = "rd:events",
+        max_stream_length: int = 100_000,
+        batch_size: int = 500,
+    ) -> None:
+        events = settings.events
+        self.db = db
+        self.backend = backend_of(settings)
+        self.notify_only = notify_only
+        self.run_jobs = run_jobs and not notify_only
+        self.poll_seconds = events.poll_seconds
+        self.sweep_seconds = sweep_seconds
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        single = db.dialect == "sqlite" or db.shares_connection
+        self.lanes = 1 if single else events.job_concurrency
+        self.dispatcher = Dispatcher(db, max_attempts=events.max_attempts, retry_base=retry_base)
+        self.leadership = Leadership(db)
+        self.redis: Redis | None = None
+        self.keys = StreamKeys(stream_prefix, events.partitions)
+        self.publisher: Publisher
+        self.consumers: StreamConsumers | None = None
+        self.redis_publisher: RedisPublisher | None = None
+        if self.backend == "redis":
+            assert settings.redis.url is not None
+            self.redis = Redis.from_url(settings.redis.url, decode_responses=True)
+            self.publisher = self.redis_publisher = RedisPublisher(
+                db, self.redis, self.keys, max_stream_length=max_stream_length
+            )
+            self.consumers = StreamConsumers(
+                self.redis, self.dispatcher, self.keys, worker_id=self.worker_id,
+                lease_seconds=lease_seconds, poll_seconds=events.poll_seconds,
+                concurrency=events.job_concurrency, on_outbox=self.wake,
+            )  # fmt: skip
+        else:
+            self.publisher = InProcessBackend(self.dispatcher, lanes=self.lanes)
+        self.relay = Relay(db, self.publisher, batch_size=batch_size)
+        self.jobs = JobRunner(db, worker=self.worker_id, concurrency=events.job_concurrency,
+                              poll_seconds=events.poll_seconds)  # fmt: skip
+        self.is_leader = False
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._notifying = False
+        self._notify_task: asyncio.Task[None] | None = None
+        self._step_failures = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        load_consumers()
+        self._stop.clear()
+        commit_hooks.add_listener(outbox.CHANNEL, self._on_commit)
+        if self.notify_only:
+            return
+        self._tasks.append(asyncio.create_task(self._lead(), name="events-leader"))
+        if self.consumers is not None:
+            self._tasks.append(
+                asyncio.create_task(self.consumers.run(self._stop), name="events-consumers")
+            )
+        if self.run_jobs:
+            from relaydesk.channels.email import ensure_polling
+
+            with contextlib.suppress(Exception):  # repair e-mail poll chains a crash broke
+                await ensure_polling(self.db)
+            self._tasks.append(
+                asyncio.create_task(self.jobs.run_forever(self._stop), name="job-runner")
+            )
+        log.info("events.runtime_started", backend=self.backend, worker=self.worker_id)
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """Finish the batches in hand, give leases and the leader lock back, close Redis."""
+        self._stop.set()
+        commit_hooks.remove_listener(outbox.CHANNEL, self._on_commit)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            self._tasks.clear()
+        await self.leadership.release()
+        self.is_leader = False
+        if self._notify_task is not None:
+            with contextlib.suppress(BaseException):
+                await self._notify_task
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- wake-ups -----------------------------------------------------------------------
+
+    def _on_commit(self) -> None:
+        self._wake.set()
+        if self.redis is None or self.is_leader or self._notifying:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._notifying = True
+        self._notify_task = loop.create_task(self._notify())
+
+    async def _notify(self) -> None:
+        try:
+            assert self.redis is not None
+            await self.redis.publish(self.keys.outbox, "1")
+        except Exception:
+            log.debug("events.notify_failed")
+        finally:
+            self._notifying = False
+
+    # --- the leader ---------------------------------------------------------------------
+
+    async def _lead(self) -> None:
+        next_retry = next_sweep = 0.0
+        failures = 0
+        while not self._stop.is_set():
+            busy = False
+            try:
+                self.is_leader = await self.leadership.acquire()
+                if self.is_leader:
+                    self._wake.clear()
+                    busy = await self._step(self.relay.run_once) > 0
+                    now = time.monotonic()
+                    if now >= next_retry or not busy:
+                        next_retry = now + 0.5
+                        retried = await self.dispatcher.retry_due(concurrency=self.lanes)
+                        busy = busy or retried > 0
+                    if self.redis_publisher is not None and now >= next_sweep:
+                        next_sweep = now + self.sweep_seconds
+                        await self._step(self.redis_publisher.sweep)
+                failures = 0
+            except Exception as exc:  # the database is away
+                failures += 1
+                self._log_error(failures, exc)
+                await self._pause(min(2.0, 0.05 * 2**failures))
+                continue
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            await self._pause(self.poll_seconds, wake=True)
+
+    async def _step(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one step of the leader; a failure (Redis away) is logged and counts as idle."""
+        try:
+            result = await step()
+            self._step_failures = 0
+            return result
+        except Exception as exc:
+            self._step_failures += 1
+            self._log_error(self._step_failures, exc)
+            return 0
+
+    def _log_error(self, count: int, exc: Exception) -> None:
+        if count <= 3 or count % 50 == 0:
+            log.warning("events.leader_error", error=f"{type(exc).__name__}: {exc}", count=count)
+
+    async def _pause(self, seconds: float, *, wake: bool = False) -> None:
+        waiters = [asyncio.ensure_future(self._stop.wait())]
+        if wake:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()

@@ -1,0 +1,35 @@
+"""The ``realtime`` consumer: every committed event agents care about goes to the hub."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaydesk.events.consumers import Consumer, register_consumer
+from relaydesk.events.envelope import Envelope
+from relaydesk.realtime.hub import get_hub, wanted
+
+
+def frame_of(envelope: Envelope) -> dict[str, object]:
+    return {
+        "type": "event",
+        "id": str(envelope.id),
+        "tenant_id": str(envelope.tenant_id),
+        "event_type": envelope.type,
+        "occurred_at": envelope.occurred_at.isoformat(),
+        "payload": envelope.payload,
+    }
+
+
+async def push(session: AsyncSession, envelope: Envelope) -> None:
+    if wanted(envelope.type):
+        await get_hub().broadcast(frame_of(envelope))
+
+
+REALTIME = register_consumer(
+    Consumer(
+        "realtime",
+        push,
+        types=("conversation.*", "message.*", "call.*", "customer.*"),
+        max_attempts=3,
+    )
+)

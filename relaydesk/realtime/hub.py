@@ -1,0 +1,216 @@
+"""The per-process hub: who is connected, what each may see, and fan-out between processes.
+
+Every committed event the agents care about reaches :func:`Hub.broadcast` once (from the
+``realtime`` consumer, :mod:`relaydesk.realtime.consumer`). With Redis configured the hub
+publishes it on one pub/sub channel and every API process's hub (this one included) delivers
+it to its own sockets; without Redis it delivers locally. Ephemeral signals (typing,
+presence) take the same path without the outbox. A socket whose queue is full is closed with
+1013: the client reconnects and resumes from its last event id, so nothing is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from relaydesk.auth.principal import Principal
+from relaydesk.events.catalogue import event_spec
+from relaydesk.kit.masking import detect_and_mask_text, mask_generic
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "relaydesk:realtime"
+QUEUE_SIZE = 1_000
+
+#: event type prefix → the permission a principal needs to receive it
+NEEDS = {
+    "conversation.": "conversations.read",
+    "message.": "conversations.read",
+    "call.": "conversations.read",
+    "customer.": "customers.read",
+    "typing.": "conversations.read",
+    "presence.": "users.read",
+    "notification.": "",
+    "screenpop.": "conversations.read",
+}
+#: ephemeral frames for one user only (``payload.user_id``), already masked for that user
+PERSONAL = ("notification.", "screenpop.")
+#: events whose "personal data" fields agents reading conversations must see as sent
+CLEAR_FOR_CONVERSATIONS = frozenset({"message.received", "message.sent"})
+
+
+def wanted(event_type: str) -> bool:
+    return any(event_type.startswith(prefix) for prefix in NEEDS)
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        masked = detect_and_mask_text(value)
+        return masked if masked != value else mask_generic(value)
+    if isinstance(value, list):
+        return [_mask_value(item) for item in value]
+    return value
+
+
+def visible_payload(principal: Principal, frame: dict[str, Any]) -> dict[str, Any] | None:
+    """The frame as this principal may see it, or None if they may not see it at all."""
+    event_type = frame["event_type"]
+    payload = frame.get("payload") or {}
+    needed = next((perm for prefix, perm in NEEDS.items() if event_type.startswith(prefix)), None)
+    if needed is None or (needed and not principal.has(needed)):
+        return None
+    to_user = payload.get("user_id")
+    if event_type.startswith(PERSONAL) and to_user != str(principal.user_id):
+        return None
+    departments = principal.department_ids
+    department = payload.get("department_id")
+    if (
+        departments is not None
+        and department is not None
+        and (uuid.UUID(department) not in departments)
+    ):
+        return None
+    clear = principal.has("customers.pii.view") or (
+        event_type in CLEAR_FOR_CONVERSATIONS and principal.has("conversations.read")
+    )
+    if not clear and not event_type.startswith(("typing.", "presence.", *PERSONAL)):
+        try:
+            pii = event_spec(event_type).pii
+        except Exception:  # an uncatalogued ephemeral type has no personal data fields
+            pii = ()
+        if pii:
+            payload = {k: (_mask_value(v) if k in pii and v else v) for k, v in payload.items()}
+    return {**frame, "payload": payload}
+
+
+@dataclass(eq=False)
+class Connection:
+    principal: Principal
+    queue: asyncio.Queue[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
+    overflowed: bool = False
+
+    def offer(self, frame: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        shown = visible_payload(self.principal, frame)
+        if shown is None:
+            return
+        try:
+            self.queue.put_nowait(shown)
+        except asyncio.QueueFull:
+            # too slow: drop what waits and close with 1013; the client resumes from the outbox
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class Hub:
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.redis_url = redis_url
+        self._by_tenant: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self._redis: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.redis_url and self._listener is None:
+            from redis.asyncio import Redis
+
+            self._redis = Redis.from_url(self.redis_url)
+            ready = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen(ready))
+            await asyncio.wait_for(ready.wait(), timeout=5)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        for connections in self._by_tenant.values():
+            for connection in connections:
+                with contextlib.suppress(asyncio.QueueFull):
+                    connection.queue.put_nowait(None)
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        """Deliver what any process published; resubscribe after Redis comes back."""
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(CHANNEL)
+                ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.deliver_local(json.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: clients resume from the outbox
+                log.warning("realtime.redis_lost", error=str(exc))
+                ready.set()
+                await asyncio.sleep(1.0)
+
+    # --- connections -----------------------------------------------------------------------
+
+    def connect(self, principal: Principal) -> Connection:
+        return self.attach(Connection(principal))
+
+    def attach(self, connection: Connection) -> Connection:
+        """Register a connection (a subclass may filter frames differently, e.g. a visitor's)."""
+        self._by_tenant[connection.principal.tenant_id].add(connection)
+        return connection
+
+    def disconnect(self, connection: Connection) -> None:
+        connections = self._by_tenant.get(connection.principal.tenant_id)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                self._by_tenant.pop(connection.principal.tenant_id, None)
+
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self._by_tenant.values())
+
+    # --- delivery --------------------------------------------------------------------------
+
+    async def broadcast(self, frame: dict[str, Any]) -> None:
+        """Send a frame (``tenant_id``, ``event_type``, ``id``, ``payload``...) to every process."""
+        if self._redis is not None:
+            await self._redis.publish(CHANNEL, json.dumps(frame, ensure_ascii=False))
+        else:
+            self.deliver_local(frame)
+
+    def deliver_local(self, frame: dict[str, Any]) -> None:
+        tenant = uuid.UUID(frame["tenant_id"])
+        for connection in list(self._by_tenant.get(tenant, ())):
+            connection.offer(frame)
+            self.delivered += 1
+
+
+_HUB: Hub | None = None
+
+
+def get_hub() -> Hub:
+    """This process's hub (an in-process one until the app installs its own)."""
+    global _HUB
+    if _HUB is None:
+        _HUB = Hub()
+    return _HUB
+
+
+def set_hub(hub: Hub | None) -> None:
+    global _HUB
+    _HUB = hub

@@ -1,0 +1,1 @@
+"""Reports for supervisors: conversation volumes, first response and resolution times."""

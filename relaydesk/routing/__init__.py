@@ -1,0 +1,1 @@
+"""Routing and assignment: agent presence and capacity, team queues, round robin / least busy."""

@@ -1,0 +1,1 @@
+"""Sagas: multi-system write-backs with durable state and compensations (docs/sagas.md)."""
