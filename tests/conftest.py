@@ -26,9 +26,13 @@ from relaydesk.kit.db import Database, make_engine, mark_system, scope_session
 from relaydesk.migrations.runner import upgrade
 from relaydesk.tenancy.service import create_tenant, create_user
 
-PG_URL = os.environ.get(
-    "RDTEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_test"
-)
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+#: Each pytest run gets databases of its own (``relaydesk_test_<pid>`` and the ``_commit``,
+#: ``_proc``... ones derived from it, dropped when the run ends), so that two runs on one
+#: machine never drop each other's schema. Exported so that modules reading the variable and
+#: the subprocesses tests start agree. Set RDTEST_PG_URL to choose the database yourself.
+RUN_DB_PREFIX = "relaydesk_test_run"
+PG_URL = os.environ.setdefault("RDTEST_PG_URL", f"{PG_SERVER}/{RUN_DB_PREFIX}{os.getpid()}")
 PASSWORD = "correct horse battery staple"
 
 
@@ -198,6 +202,57 @@ def _no_relaydesk_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def _drop_run_databases(pids: set[int] | None) -> None:
+    """Drop the databases of this run (``pids`` None: of every run whose process is gone)."""
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        try:
+            conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        except (OSError, asyncpg.PostgresError):
+            return  # no server: nothing was created
+        try:
+            names = await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{RUN_DB_PREFIX}%"
+            )
+            for (name,) in names:
+                digits = name[len(RUN_DB_PREFIX) :].split("_")[0]
+                pid = int(digits) if digits.isdigit() else None
+                if pid is None:
+                    continue
+                if pids is not None and pid not in pids:
+                    continue
+                if pids is None and _alive(pid):
+                    continue
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ["RDTEST_PG_URL"].startswith(f"{PG_SERVER}/{RUN_DB_PREFIX}"):
+        _drop_run_databases(None)  # what runs that were killed left behind
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if f"{PG_SERVER}/{RUN_DB_PREFIX}{os.getpid()}" == PG_URL:
+        _drop_run_databases({os.getpid()})
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from argon2 import PasswordHasher
 
@@ -226,3 +281,39 @@ async def settle(db: Database, rounds: int = 30) -> None:
         if not published and not ran:
             return
     raise AssertionError(f"the bus and jobs did not settle in {rounds} rounds")
+
+
+def _sockets_closed_under_transports() -> list[str]:
+    """Transports of the suite's event loop whose socket was closed behind their back.
+
+    Such a transport keeps its file descriptor number in the loop's map; the next socket that
+    gets the number fails with "File descriptor N is used by transport" — in whichever later
+    test connects next. Found here, the test that did it fails instead.
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return []
+    found = []
+    for fd, transport in list(getattr(loop, "_transports", {}).items()):
+        if transport.is_closing():
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:
+            found.append(f"fd {fd}: {transport!r}")
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    result = yield
+    stale = _sockets_closed_under_transports()
+    if stale:
+        raise AssertionError(
+            "this test closed a socket that an asyncio transport still owns (close the "
+            f"transport, not its socket): {'; '.join(stale)}"
+        )
+    return result

@@ -123,14 +123,23 @@ async def send(
     except Exception as exc:  # DNS failure: may be temporary
         raise TransientFailure(f"SMTP {smtp.host}: {exc}") from None
     sock = await _connect(addresses, port, timeout)
-    client = aiosmtplib.SMTP(
-        hostname=smtp.host,
-        sock=sock,
-        timeout=timeout,
-        use_tls=smtp.tls == "tls",
-        start_tls=smtp.tls == "starttls",
-        tls_context=ssl_context,
-    )
+    try:
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            sock=sock,
+            timeout=timeout,
+            use_tls=smtp.tls == "tls",
+            start_tls=smtp.tls == "starttls",
+            tls_context=ssl_context,
+        )
+    except Exception:
+        sock.close()
+        raise
+    # From connect() on, the socket belongs to the asyncio transport made around it, which
+    # closes it, also when connecting fails. Never close it here: after STARTTLS the transport
+    # under the TLS one closes only once the TLS shutdown is over, and a socket closed under a
+    # live transport lets its file descriptor be reused while the event loop still maps it to
+    # that transport ("File descriptor N is used by transport" in whatever connects next).
     try:
         await client.connect()
         if smtp.user:
@@ -156,4 +165,3 @@ async def send(
                 await client.quit()
             except Exception:
                 client.close()
-        sock.close()
