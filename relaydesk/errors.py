@@ -46,6 +46,15 @@ class ValidationFailed(AppError):
     code = "validation_error"
     message = "Request validation failed"
 
+    @classmethod
+    def from_pydantic(cls, exc: Any, prefix: tuple[str | int, ...] = ("body",)) -> ValidationFailed:
+        """A pydantic ``ValidationError`` as one 422: every error located under ``prefix``,
+        the message naming the first one (``body.user.phone: ...``)."""
+        details = [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                   for e in exc.errors()]  # fmt: skip
+        where = ".".join(str(p) for p in details[0]["loc"])
+        return cls(f"{where}: {details[0]['msg']}", details=details)
+
 
 class Unauthorized(AppError):
     status_code = 401

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.audit.service import SYSTEM
 from relaydesk.channels.api_channel.schemas import AppMessageIn
 from relaydesk.channels.api_channel.settings import ApiChannelSettings
+from relaydesk.channels.callbacks import verify_signed
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.conversations.repository import MessageRepository
 from relaydesk.conversations.service import ConversationService
@@ -26,12 +27,9 @@ from relaydesk.customers.identities import IdentityError, normalise_identity
 from relaydesk.customers.resolution import IdentityClaim, resolve
 from relaydesk.errors import BadRequest, ValidationFailed
 from relaydesk.integrations.callbacks import (
-    CallbackMisconfigured,
     IncomingCallback,
     Verification,
-    Verifier,
 )
-from relaydesk.integrations.spec_models.callback import SignatureSpec
 
 __all__ = ["Received", "parse_message", "receive", "verify"]
 
@@ -46,15 +44,11 @@ class Received:
 def verify(
     settings: ApiChannelSettings, secret: str | None, incoming: IncomingCallback
 ) -> Verification:
-    if not secret:
-        raise CallbackMisconfigured(
-            "this API inbox has no signing secret yet: an administrator has to create one "
-            "(POST /api/v1/channels/api/{inbox_id}/signing-secret)"
-        )
-    # the spec's secret is a template for connector configs; the verifier gets the real one
-    spec = SignatureSpec(scheme="standard_webhooks", secret="{{ inbox }}",  # noqa: S106
-                         tolerance_seconds=settings.tolerance_seconds)  # fmt: skip
-    return Verifier(spec, secret, None).verify(incoming)
+    return verify_signed(
+        incoming, secret, tolerance_seconds=settings.tolerance_seconds,
+        missing="this API inbox has no signing secret yet: an administrator has to create one "
+        "(POST /api/v1/channels/api/{inbox_id}/signing-secret)",
+    )  # fmt: skip
 
 
 def parse_message(body: bytes) -> AppMessageIn:
@@ -64,10 +58,7 @@ def parse_message(body: bytes) -> AppMessageIn:
         errors = exc.errors()
         if errors and errors[0]["type"] == "json_invalid":
             raise BadRequest("the body is not valid JSON", code="malformed_body") from None
-        details = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                   for e in errors]  # fmt: skip
-        where = ".".join(str(p) for p in details[0]["loc"])
-        raise ValidationFailed(f"{where}: {details[0]['msg']}", details=details) from None
+        raise ValidationFailed.from_pydantic(exc) from None
 
 
 def _invalid(loc: list[str | int], message: str, kind: str = "value_error") -> ValidationFailed:

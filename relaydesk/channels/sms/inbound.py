@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit.service import SYSTEM
+from relaydesk.channels.callbacks import verify_signed
 from relaydesk.channels.sms.settings import SIGNING, SmsSettings
 from relaydesk.conversations.models import Inbox, Message
 from relaydesk.conversations.repository import MessageRepository
@@ -31,12 +32,9 @@ from relaydesk.customers.normalise import normalise_phone
 from relaydesk.customers.resolution import IdentityClaim, resolve
 from relaydesk.errors import BadRequest, Conflict, ValidationFailed
 from relaydesk.integrations.callbacks import (
-    CallbackMisconfigured,
     IncomingCallback,
     Verification,
-    Verifier,
 )
-from relaydesk.integrations.spec_models.callback import SignatureSpec
 
 __all__ = [
     "MAX_BATCH",
@@ -95,15 +93,12 @@ class Tally:
 
 def verify(settings: SmsSettings, secret: str | None, incoming: IncomingCallback) -> Verification:
     """Check the gateway's signature (401 with the reason) and timestamp window."""
-    if not secret:
-        raise CallbackMisconfigured(
-            "this SMS inbox has no AccessKeySecret: an administrator has to set "
-            "settings.access_key_secret"
-        )
-    # the spec's secret is a template for connector configs; the verifier gets the real one
-    spec = SignatureSpec(scheme="app_key_sign", secret="{{ inbox }}", signing=SIGNING,  # noqa: S106
-                         tolerance_seconds=settings.tolerance_seconds)  # fmt: skip
-    return Verifier(spec, secret, settings.access_key_id).verify(incoming)
+    return verify_signed(
+        incoming, secret, signing=SIGNING, app_key=settings.access_key_id,
+        tolerance_seconds=settings.tolerance_seconds,
+        missing="this SMS inbox has no AccessKeySecret: an administrator has to set "
+        "settings.access_key_secret",
+    )  # fmt: skip
 
 
 def parse_items(body: bytes, model: type[M]) -> list[M]:

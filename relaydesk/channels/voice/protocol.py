@@ -19,15 +19,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from relaydesk.channels.callbacks import verify_signed
 from relaydesk.channels.voice.settings import SIGNING, VoiceSettings
 from relaydesk.errors import BadRequest, ValidationFailed
 from relaydesk.integrations.callbacks import (
-    CallbackMisconfigured,
     IncomingCallback,
     Verification,
-    Verifier,
 )
-from relaydesk.integrations.spec_models.callback import SignatureSpec
 
 __all__ = [
     "EVENT_NAMES",
@@ -130,14 +128,12 @@ def transcript_lines(lines: list[AsrLine]) -> list[dict[str, Any]]:
 
 def verify(settings: VoiceSettings, secret: str | None, incoming: IncomingCallback) -> Verification:
     """Check the call centre's signature (401 with the reason) and timestamp window."""
-    if not secret:
-        raise CallbackMisconfigured(
-            "this voice inbox has no AppSecret: an administrator has to set settings.app_secret"
-        )
-    # the spec's secret is a template for connector configs; the verifier gets the real one
-    spec = SignatureSpec(scheme="app_key_sign", secret="{{ inbox }}", signing=SIGNING,  # noqa: S106
-                         tolerance_seconds=settings.tolerance_seconds)  # fmt: skip
-    return Verifier(spec, secret, settings.app_key).verify(incoming)
+    return verify_signed(
+        incoming, secret, signing=SIGNING, app_key=settings.app_key,
+        tolerance_seconds=settings.tolerance_seconds,
+        missing="this voice inbox has no AppSecret: an administrator has to set "
+        "settings.app_secret",
+    )  # fmt: skip
 
 
 def parse_event(body: bytes) -> CallEventIn:
@@ -152,7 +148,4 @@ def parse_event(body: bytes) -> CallEventIn:
     try:
         return CallEventIn.model_validate(data)
     except PydanticValidationError as exc:
-        details = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                   for e in exc.errors()]  # fmt: skip
-        where = ".".join(str(p) for p in details[0]["loc"])
-        raise ValidationFailed(f"{where}: {details[0]['msg']}", details=details) from None
+        raise ValidationFailed.from_pydantic(exc) from None
