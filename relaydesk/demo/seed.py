@@ -279,6 +279,9 @@ async def seed_demo(settings: Settings, *, systems_base_port: int | None = None)
             from relaydesk.demo.panels import seed_panels
 
             await seed_panels(db, settings)
+            from relaydesk.demo.routing import seed_priority_routing
+
+            await seed_priority_routing(db)
             from relaydesk.channels.sms.demo import seed_sms_inbox
             from relaydesk.demo.rules import seed_rules
             from relaydesk.demo_systems.runner import PORT_OFFSETS

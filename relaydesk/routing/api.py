@@ -1,4 +1,5 @@
-"""``/api/v1/routing``: my presence, queues and agent load, team routing settings."""
+"""``/api/v1/routing``: my presence, queues and agent load, team routing settings; priority
+rules and routing decisions (:mod:`relaydesk.routing.rules_api`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from relaydesk.kit.schemas import COMMON_ERRORS
 from relaydesk.realtime.hub import get_hub
 from relaydesk.routing import service
 from relaydesk.routing.models import AgentPresence, TeamRouting
+from relaydesk.routing.rules_api import router as rules_router
 from relaydesk.routing.schemas import (
     AgentLoadOut,
     PresenceIn,
@@ -122,3 +124,6 @@ async def set_team_routing(
                   tenant_id=principal.tenant_id)  # fmt: skip
     return TeamRoutingOut(team_id=team_id, mode=row.mode, auto_assign=row.auto_assign,
                           skills=row.skills)  # fmt: skip
+
+
+router.include_router(rules_router)

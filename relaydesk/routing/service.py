@@ -6,15 +6,21 @@ is below capacity: round robin (longest since their last assignment) or least bu
 open conversations, then round robin). With nobody free the conversation waits in the team's
 queue (unassigned); an agent coming online, or a conversation being resolved or handed on,
 enqueues ``routing.drain``, which assigns waiting conversations by priority, then age.
+
+While a tenant has priority rules (:mod:`relaydesk.routing.priority`), a new conversation is
+the ``routing.assign`` job's until its rules decided (a :class:`RoutingDecision`): drain leaves
+it alone, so an agent coming online cannot take a VIP into the normal queue before the CRM
+answered. After ``UNDECIDED_GRACE`` drain takes it anyway (the job could not run).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit.service import Actor
@@ -23,12 +29,14 @@ from relaydesk.conversations.models import Conversation
 from relaydesk.conversations.schemas import AssignIn
 from relaydesk.conversations.service import ConversationService
 from relaydesk.kit.db import utcnow
-from relaydesk.routing.models import AgentPresence, TeamRouting
+from relaydesk.routing.models import AgentPresence, PriorityRule, RoutingDecision, TeamRouting
 from relaydesk.tenancy.models import TeamMember
 
 ROUTER = Actor("system", "routing", "routing")
 ACTIVE = ("open", "pending")
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+#: how long drain leaves a new conversation to its priority rules
+UNDECIDED_GRACE = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -129,8 +137,17 @@ async def waiting(
     )  # fmt: skip
     if team_id is not None:
         stmt = stmt.where(Conversation.team_id == team_id)
-    rows = list(await session.scalars(stmt.order_by(Conversation.id).limit(limit)))
-    return sorted(rows, key=lambda c: (PRIORITY_ORDER.get(c.priority, 9), c.id))
+    rules = select(PriorityRule.id).where(PriorityRule.enabled.is_(True)).limit(1)
+    if await session.scalar(rules) is not None:
+        decided = select(RoutingDecision.id).where(
+            RoutingDecision.conversation_id == Conversation.id
+        )
+        stmt = stmt.where(
+            or_(decided.exists(), Conversation.created_at < utcnow() - UNDECIDED_GRACE)
+        )
+    # most urgent first in SQL too: an urgent one behind ``limit`` older ones is still served
+    rank = case(PRIORITY_ORDER, value=Conversation.priority, else_=len(PRIORITY_ORDER))
+    return list(await session.scalars(stmt.order_by(rank, Conversation.id).limit(limit)))
 
 
 async def drain(session: AsyncSession, team_id: uuid.UUID | None = None) -> int:

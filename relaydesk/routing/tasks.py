@@ -1,4 +1,8 @@
-"""The routing consumer and its jobs (assignment needs no HTTP, but it may wait for a lock)."""
+"""The routing consumer and its jobs.
+
+A new conversation is assigned by the ``routing.assign`` job, after the tenant's priority rules
+(:mod:`relaydesk.routing.priority`: connector lookups, outside any transaction) had their say.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.conversations.models import Conversation
 from relaydesk.events.consumers import Consumer, register_consumer
 from relaydesk.events.envelope import Envelope
 from relaydesk.jobs import JobContext, enqueue, job_handler
-from relaydesk.routing import service
+from relaydesk.routing import priority, service
 
 
 async def on_event(session: AsyncSession, event: Envelope) -> None:
@@ -42,10 +45,7 @@ ROUTING = register_consumer(Consumer(
 async def assign_job(ctx: JobContext, payload: dict[str, Any]) -> None:
     if ctx.tenant_id is None:
         return
-    async with ctx.db.job(ctx.tenant_id) as session:
-        conversation = await session.get(Conversation, uuid.UUID(payload["conversation_id"]))
-        if conversation is not None:
-            await service.assign(session, conversation)
+    await priority.route(ctx.db, ctx.tenant_id, uuid.UUID(payload["conversation_id"]))
 
 
 @job_handler("routing.drain")
