@@ -93,6 +93,7 @@ const supervisorEn = {
       mailbox: 'Mailbox', imap: 'Incoming mail (IMAP)', smtp: 'Outgoing mail (SMTP)',
       network: 'Network', gateway: 'SMS gateway', app: 'App', widget: 'Widget',
       prechat: 'Pre-chat form', security: 'Identity and limits',
+      callcenter: 'Call centre', seats: 'Seats',
     },
     fields: {
       fromAddress: 'Address', fromName: 'Display name', pollSeconds: 'Check every (s)',
@@ -109,6 +110,10 @@ const supervisorEn = {
       prechatEmail: 'E-mail', identityVerification: 'Identity verification',
       allowAnonymous: 'Also anonymous visitors', messagesPerMinute: 'Messages per minute',
       maxMessageChars: 'Longest message',
+      callcenterUrl: 'Call centre API', appKey: 'AppKey', appSecret: 'AppSecret',
+      hotline: 'Hotline', dialInstance: 'Click-to-call connector', screenPop: 'Screen pop',
+      toleranceSeconds: 'Push max age (s)', seats: 'Seats', seat: 'Seat number',
+      seatUser: 'User e-mail',
     },
     hints: {
       portByTls: 'Empty: the usual port for the encryption chosen',
@@ -119,6 +124,12 @@ const supervisorEn = {
       trustContacts: 'The app verified its users’ phone numbers and e-mail addresses',
       allowedOrigins: 'Sites that may embed the widget (https://shop.example.com, https://*.example.com)',
       identityVerification: 'Visitors’ user ids must be signed by the site (user_hash)',
+      callcenterUrl: 'Base URL of the call centre’s API; recording paths are resolved against it',
+      appSecret: 'Verifies the call centre’s signed pushes (write-only, stored encrypted)',
+      hotline: 'The service number customers call (shown to agents)',
+      dialInstance: 'The callcenter connector instance that places outbound calls',
+      screenPop: 'Open the caller’s customer at the ringing seat',
+      seats: 'Which Relaydesk user sits at each seat; a seat not listed is matched by the e-mail the call centre reports for its agent',
     },
     options: {
       tls: 'TLS', starttls: 'STARTTLS', none: 'None', right: 'Right', left: 'Left',
@@ -132,6 +143,17 @@ const supervisorEn = {
     signingSecretHint: 'Signs both directions: the app’s messages to Relaydesk and the replies to the app.',
     signingSecretTitle: 'API channel signing secret',
     signingSecretConfirm: 'A new signing secret replaces the current one at once: the app must use it from now on. Continue?',
+    seatsEmpty: 'No seat mapped yet', seatAdd: 'Add a seat',
+    callbacks: 'Callback addresses',
+    callbacksHint: {
+      sms: 'Set these in the SMS gateway: it pushes customers’ messages and delivery reports here, signed with the AccessKey.',
+      voice: 'Set this in the call centre: it pushes call events (ringing, answered, hung up) here, signed with the AppKey and AppSecret.',
+      api: 'The app’s backend posts its users’ messages here, signed with the signing secret.',
+    },
+    callbackNames: {
+      smsInbound: 'Inbound messages', smsReports: 'Delivery reports', voiceEvents: 'Call events',
+      apiMessages: 'Messages',
+    },
   },
   panelsAdmin: {
     title: 'Customer 360 panels', new: 'New panel', edit: 'Edit panel',

@@ -91,6 +91,7 @@ const supervisorZh = {
       mailbox: '邮箱', imap: '收信（IMAP）', smtp: '发信（SMTP）',
       network: '网络', gateway: '短信网关', app: '应用', widget: '聊天窗口',
       prechat: '会话前表单', security: '身份与限制',
+      callcenter: '呼叫中心', seats: '座席',
     },
     fields: {
       fromAddress: '邮箱地址', fromName: '发件人名称', pollSeconds: '收信间隔（秒）',
@@ -107,6 +108,10 @@ const supervisorZh = {
       prechatEmail: '邮箱', identityVerification: '身份校验',
       allowAnonymous: '同时允许匿名访客', messagesPerMinute: '每分钟消息数',
       maxMessageChars: '单条消息最长',
+      callcenterUrl: '呼叫中心接口地址', appKey: 'AppKey', appSecret: 'AppSecret',
+      hotline: '服务热线', dialInstance: '外呼连接器', screenPop: '来电弹屏',
+      toleranceSeconds: '推送有效期（秒）', seats: '座席', seat: '座席号',
+      seatUser: '用户邮箱',
     },
     hints: {
       portByTls: '留空：使用所选加密方式的常用端口',
@@ -117,6 +122,12 @@ const supervisorZh = {
       trustContacts: '应用已验证用户的手机号和邮箱',
       allowedOrigins: '允许嵌入聊天窗口的网站（https://shop.example.com、https://*.example.com）',
       identityVerification: '访客的用户 ID 必须由网站签名（user_hash）',
+      callcenterUrl: '呼叫中心 API 的基础地址；录音的相对路径以此补全',
+      appSecret: '用于校验呼叫中心的签名推送（只写，加密保存）',
+      hotline: '客户拨打的服务号码（展示给坐席）',
+      dialInstance: '发起外呼所用的呼叫中心连接器实例',
+      screenPop: '来电振铃时，在对应座席弹出来电客户',
+      seats: '每个座席对应的 Relaydesk 用户；未列出的座席按呼叫中心上报的坐席邮箱匹配',
     },
     options: {
       tls: 'TLS', starttls: 'STARTTLS', none: '不加密', right: '右侧', left: '左侧',
@@ -130,6 +141,17 @@ const supervisorZh = {
     signingSecretHint: '双向签名：应用发给 Relaydesk 的消息，以及推送给应用的回复。',
     signingSecretTitle: 'API 渠道签名密钥',
     signingSecretConfirm: '新的签名密钥会立即替换当前密钥，应用必须随即改用新密钥。继续吗？',
+    seatsEmpty: '还没有配置座席', seatAdd: '添加座席',
+    callbacks: '回调地址',
+    callbacksHint: {
+      sms: '在短信网关中配置以下地址：网关会把客户短信和状态报告推送到这里（使用 AccessKey 签名）。',
+      voice: '在呼叫中心中配置此地址：呼叫中心会把通话事件（振铃、接通、挂断）推送到这里（使用 AppKey 和 AppSecret 签名）。',
+      api: '应用后端把用户消息发送到这里，并用签名密钥签名。',
+    },
+    callbackNames: {
+      smsInbound: '上行短信', smsReports: '状态报告', voiceEvents: '通话事件',
+      apiMessages: '消息',
+    },
   },
   panelsAdmin: {
     title: '客户 360 面板', new: '新建面板', edit: '编辑面板',

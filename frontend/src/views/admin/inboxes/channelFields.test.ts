@@ -61,6 +61,6 @@ describe('channel settings forms', () => {
   })
 
   it('describe every channel that has settings', () => {
-    expect(Object.keys(CHANNEL_FORMS).sort()).toEqual(['api', 'email', 'sms', 'web_chat'])
+    expect(Object.keys(CHANNEL_FORMS).sort()).toEqual(['api', 'email', 'sms', 'voice', 'web_chat'])
   })
 })

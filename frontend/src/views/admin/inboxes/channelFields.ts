@@ -6,7 +6,13 @@
 
 export const CHANNELS = ['web_chat', 'email', 'sms', 'api', 'voice'] as const
 
-export type FieldKind = 'text' | 'secret' | 'number' | 'select' | 'switch' | 'list' | 'textarea' | 'color'
+export type FieldKind = 'text' | 'secret' | 'number' | 'select' | 'switch' | 'list' | 'textarea' | 'color' | 'seats'
+
+/** A call-centre seat (座席号) and the Relaydesk user who sits at it. */
+export interface Seat {
+  seat: string
+  email: string
+}
 
 export interface FieldSpec {
   path: string
@@ -103,6 +109,24 @@ export const CHANNEL_FORMS: Record<string, Section[]> = {
       fields: [{ path: 'allow_private', kind: 'list', label: 'allowPrivate', default: [], hint: 'allowPrivate' }],
     },
   ],
+  voice: [
+    {
+      title: 'callcenter',
+      fields: [
+        { path: 'base_url', kind: 'text', label: 'callcenterUrl', required: true, placeholder: 'https://cc.example.com', hint: 'callcenterUrl' },
+        { path: 'app_key', kind: 'text', label: 'appKey', required: true },
+        { path: 'app_secret', kind: 'secret', label: 'appSecret', hint: 'appSecret' },
+        { path: 'hotline', kind: 'text', label: 'hotline', placeholder: '4008001234', hint: 'hotline' },
+        { path: 'dial_instance', kind: 'text', label: 'dialInstance', default: 'callcenter', hint: 'dialInstance' },
+        { path: 'screen_pop', kind: 'switch', label: 'screenPop', default: true, hint: 'screenPop' },
+        { path: 'tolerance_seconds', kind: 'number', label: 'toleranceSeconds', min: 30, max: 3600, default: 300 },
+      ],
+    },
+    {
+      title: 'seats',
+      fields: [{ path: 'seats', kind: 'seats', label: 'seats', default: [], hint: 'seats' }],
+    },
+  ],
   web_chat: [
     {
       title: 'widget',
@@ -179,6 +203,7 @@ export function formValues(channel: string, stored: Record<string, unknown> | nu
       const current = stored ? getPath(stored, f.path) : undefined
       let value: unknown
       if (f.kind === 'secret') value = ''
+      else if (f.kind === 'seats') value = ((current as Seat[] | undefined) ?? []).map((s) => ({ seat: s.seat, email: s.email }))
       else if (current !== undefined && current !== null) value = f.kind === 'list' ? [...(current as unknown[])] : current
       else if (f.default !== undefined) value = Array.isArray(f.default) ? [...f.default] : f.default
       else value = f.kind === 'number' ? null : f.kind === 'switch' ? false : ''
@@ -209,6 +234,10 @@ export function settingsBody(
         else deletePath(body, f.path)
         continue
       }
+      if (f.kind === 'seats') {
+        setPath(body, f.path, seatsBody(value))
+        continue
+      }
       if (f.kind === 'list') {
         const list = Array.isArray(value) ? value : []
         setPath(body, f.path, [...new Set(list.map((v) => String(v).trim()).filter(Boolean))])
@@ -226,7 +255,35 @@ export function settingsBody(
   return body
 }
 
+/** The seat rows to send: trimmed, the blank ones left out (a half-filled row is sent for the
+ * server to name). */
+export function seatsBody(value: unknown): Seat[] {
+  const rows = Array.isArray(value) ? (value as Partial<Seat>[]) : []
+  return rows
+    .map((r) => ({ seat: String(r.seat ?? '').trim(), email: String(r.email ?? '').trim() }))
+    .filter((r) => r.seat || r.email)
+}
+
 /** The error key of a field (ApiError.fieldErrors() turns body.settings.imap.host into this). */
 export function errorKey(path: string): string {
   return `settings.${path}`
+}
+
+/** The URLs an inbox's outside system calls, to be configured there (none for mail and chat). */
+export function callbackUrls(channel: string, inboxId: string, origin: string): { key: string; url: string }[] {
+  const base = `${origin.replace(/\/$/, '')}/api/v1/channels`
+  const id = encodeURIComponent(inboxId)
+  switch (channel) {
+    case 'sms':
+      return [
+        { key: 'smsInbound', url: `${base}/sms/${id}/inbound` },
+        { key: 'smsReports', url: `${base}/sms/${id}/reports` },
+      ]
+    case 'voice':
+      return [{ key: 'voiceEvents', url: `${base}/voice/${id}/events` }]
+    case 'api':
+      return [{ key: 'apiMessages', url: `${base}/api/${id}/messages` }]
+    default:
+      return []
+  }
 }
