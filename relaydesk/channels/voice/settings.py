@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from relaydesk.channels.sms.settings import check_http_url
-from relaydesk.customers.normalise import normalise_email
 from relaydesk.integrations.spec_models.auth import SigningParams
 
 __all__ = ["SIGNING", "SeatMapping", "VoiceSettings", "load_settings"]
@@ -41,7 +40,13 @@ class SeatMapping(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        return normalise_email(value)
+        # a user's sign-in e-mail, compared lower-cased: intranet and special-use domains such
+        # as ``.local`` are fine here (the demo's users are ``…@demo.relaydesk.local``)
+        email = value.strip().lower()
+        local, at, domain = email.rpartition("@")
+        if not at or not local or not domain or any(c.isspace() for c in email):
+            raise ValueError("not an e-mail address (a user's sign-in e-mail, name@domain)")
+        return email
 
 
 class VoiceSettings(BaseModel):

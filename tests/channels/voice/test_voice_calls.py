@@ -257,3 +257,21 @@ async def test_voice_inbox_settings_keep_the_secret_encrypted(
     r = await client.post(f"{API}/inboxes", headers=owner, json=body)
     assert r.status_code == 201, r.text
     assert "app_secret" not in r.json()["settings"] and CC_APP_SECRET not in r.text
+
+
+async def test_seats_take_sign_in_emails_of_intranet_domains_and_name_a_bad_one(
+    client: httpx.AsyncClient, org_a: Org, callcenter: CallCenter,
+) -> None:  # fmt: skip
+    owner = await login(client, org_a, "owner")
+    seats = [{"seat": "8001", "email": " Agent@Demo.Relaydesk.LOCAL "},
+             {"seat": "8002", "email": "supervisor at demo"}]  # fmt: skip
+    body = {"name": "热线", "channel": "voice",
+            "settings": {**voice_settings(callcenter), "seats": seats}}  # fmt: skip
+    r = await client.post(f"{API}/inboxes", headers=owner, json=body)
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["loc"] == ["body", "settings", "seats", 1, "email"]
+    body["settings"]["seats"] = seats[:1]
+    r = await client.post(f"{API}/inboxes", headers=owner, json=body)
+    assert r.status_code == 201, r.text
+    stored = r.json()["settings"]["seats"]
+    assert stored == [{"seat": "8001", "email": "agent@demo.relaydesk.local"}]
