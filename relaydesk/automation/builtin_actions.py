@@ -170,6 +170,7 @@ async def _notify(ctx: ActionContext, params: NotifyParams) -> dict[str, Any]:
         params.title, params.body, params.link,
         source={"kind": "rule", "rule_id": str(ctx.rule_id),
                 "execution_id": str(ctx.execution_id)},
+        cause=ctx.trigger, event_source=rule_source(ctx),
     )  # fmt: skip
     return {"notified": len(users), "user_ids": [str(u) for u in users]}
 

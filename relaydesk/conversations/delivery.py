@@ -15,14 +15,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.conversations.models import Conversation, Inbox, Message
+from relaydesk.events.outbox import emit
 from relaydesk.jobs import JobContext, RetryLater, job_handler
 from relaydesk.kit.db import Database
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["ChannelAdapter", "Delivered", "TransientFailure", "adapter_for", "register_adapter"]
+__all__ = [
+    "ChannelAdapter",
+    "Delivered",
+    "TransientFailure",
+    "adapter_for",
+    "register_adapter",
+    "set_delivery_state",
+]
 
 
 @dataclass(frozen=True)
@@ -97,13 +106,34 @@ async def _load(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Ou
         )  # fmt: skip
 
 
+async def set_delivery_state(
+    session: AsyncSession, message: Message, status: str, error: str | None, **values: Any
+) -> None:
+    """Set a reply's delivery state (and e.g. ``external_id``) in the caller's transaction;
+    when the state or its error changed, emit ``message.status_changed`` with it."""
+    previous, previous_error = message.status, message.error
+    message.status, message.error = status, error
+    for key, value in values.items():
+        setattr(message, key, value)
+    if (status, error) == (previous, previous_error):
+        return
+    conversation = await session.get(Conversation, message.conversation_id)
+    inbox = await session.get(Inbox, message.inbox_id)
+    await emit(session, "message.status_changed", {
+        "conversation_id": str(message.conversation_id), "message_id": str(message.id),
+        "inbox_id": str(message.inbox_id), "channel": inbox.channel if inbox else "?",
+        "customer_id": str(conversation.customer_id) if conversation else "",
+        "status": status, "previous_status": previous, "error": error,
+    }, tenant_id=message.tenant_id)  # fmt: skip
+
+
 async def _record(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID,
+                  status: str | None = None, error: str | None = None,
                   **values: Any) -> None:  # fmt: skip
     async with db.job(tenant_id) as session:
         message = await session.get(Message, message_id)
         if message is not None:
-            for key, value in values.items():
-                setattr(message, key, value)
+            await set_delivery_state(session, message, status or message.status, error, **values)
 
 
 @job_handler("message.deliver")

@@ -33,6 +33,19 @@ class MessageEvent(_Payload):
     attachments: int = 0
 
 
+class MessageStatusChanged(_Payload):
+    conversation_id: str
+    message_id: str
+    inbox_id: str
+    channel: str
+    customer_id: str
+    #: queued | sent | delivered | read | failed
+    status: str
+    previous_status: str
+    #: why it failed, or the last error while it stays queued and is retried; None when sent
+    error: str | None = None
+
+
 class ConversationAssigned(_Payload):
     conversation_id: str
     customer_id: str
@@ -63,6 +76,20 @@ register_event(EventSpec(
 register_event(EventSpec(
     "message.sent", MessageEvent, "An agent or bot replied to the customer (not notes).",
     key="conversation_id", pii=("text",), source="conversations",
+))  # fmt: skip
+register_event(EventSpec(
+    "message.status_changed", MessageStatusChanged,
+    "A reply's delivery state changed: sent, delivered, read or failed (with the reason), or "
+    "still queued with the last error while the channel is retried.",
+    key="conversation_id", pii=("error",), source="conversations",
+    examples=({
+        "conversation_id": "01935f6e-0000-7000-8000-000000000001",
+        "message_id": "01935f6e-0000-7000-8000-000000000002",
+        "inbox_id": "01935f6e-0000-7000-8000-000000000003", "channel": "sms",
+        "customer_id": "01935f6e-0000-7000-8000-000000000004",
+        "status": "failed", "previous_status": "sent",
+        "error": "not delivered (UNDELIV): MK:0001 number does not exist",
+    },),
 ))  # fmt: skip
 register_event(EventSpec(
     "conversation.assigned", ConversationAssigned,

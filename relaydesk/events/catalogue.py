@@ -81,6 +81,7 @@ EVENT_MODULES = (
     "relaydesk.sagas.events",
     "relaydesk.webhooks.events",
     "relaydesk.channels.voice.events",
+    "relaydesk.notifications.events",
 )
 
 

@@ -1,8 +1,9 @@
 """Sending notifications (:func:`notify`) and reading one's own (:class:`NotificationService`).
 
 ``notify`` writes the rows in the caller's unit of work, so a rule's notification commits
-with the step that sent it. After commit the listeners of channel ``notifications`` run
-(:mod:`relaydesk.kit.commit_hooks`): a realtime push can hang off it.
+with the step that sent it, together with one ``notification.created`` event per recipient
+(the realtime consumer pushes it to that user's open workbench). After commit the listeners
+of channel ``notifications`` run (:mod:`relaydesk.kit.commit_hooks`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.events.envelope import Envelope
+from relaydesk.events.outbox import emit
 from relaydesk.kit.commit_hooks import poke_after_commit
 from relaydesk.kit.db import scope_session, utcnow
 from relaydesk.kit.pagination import PageParams
@@ -61,19 +64,30 @@ async def notify(
     link: str | None = None,
     *,
     source: Mapping[str, Any] | None = None,
+    cause: Envelope | None = None,
+    event_source: Mapping[str, Any] | None = None,
 ) -> list[uuid.UUID]:
     """Notify users (by id, role name or permission) in the caller's transaction; returns the
-    ids of the users notified (none is an answer, not an error)."""
+    ids of the users notified (none is an answer, not an error). A rule passes the event that
+    triggered it as ``cause`` and its chain as ``event_source`` (loop protection)."""
     if session.info.get("tenant_id") is None:
         scope_session(session, tenant_id)
     users = await recipients(session, user_ids=user_ids, role=role, permission=permission)
-    for user_id in users:
-        session.add(Notification(
+    rows = [
+        Notification(
             tenant_id=tenant_id, user_id=user_id, title=title[:200], body=body[:4000],
             link=link[:500] if link else None, source=dict(source or {}),
-        ))  # fmt: skip
+        )
+        for user_id in users
+    ]  # fmt: skip
+    session.add_all(rows)
     if users:
         await session.flush()
+        for row in rows:
+            await emit(session, "notification.created", {
+                "notification_id": str(row.id), "user_id": str(row.user_id), "title": row.title,
+                "body": row.body, "link": row.link, "source": row.source,
+            }, tenant_id=tenant_id, cause=cause, source=event_source)  # fmt: skip
         poke_after_commit(session, CHANNEL)
     return users
 

@@ -24,6 +24,7 @@ import json
 import uuid
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 
@@ -38,6 +39,7 @@ from relaydesk.realtime.consumer import frame_of
 from relaydesk.realtime.hub import NEEDS, Connection, get_hub, visible_payload
 
 router = APIRouter(tags=["realtime"])
+log = structlog.get_logger(__name__)
 
 AUTH_TIMEOUT = 10.0
 REPLAY_LIMIT = 500
@@ -88,7 +90,7 @@ async def _pump(websocket: WebSocket, connection: Connection, skip_upto: list[st
     while True:
         frame = await connection.queue.get()
         if frame is None:
-            await websocket.close(code=1013, reason="too slow: reconnect and resume")
+            await websocket.close(code=1013, reason=connection.resume_reason)
             return
         frame = {k: v for k, v in frame.items() if k != "tenant_id"}
         if frame.get("id") and skip_upto and frame["id"] <= skip_upto[0]:
@@ -141,13 +143,16 @@ async def realtime(websocket: WebSocket) -> None:
             if kind == "ping":
                 await websocket.send_text('{"type": "pong"}')
             elif kind == "typing":
-                await hub.broadcast({
-                    "type": "event", "id": None, "tenant_id": str(principal.tenant_id),
-                    "event_type": "typing.agent",
-                    "payload": {"conversation_id": str(frame.get("conversation_id", ""))[:64],
-                                "user_id": str(principal.user_id or principal.id),
-                                "on": bool(frame.get("on", True))},
-                })  # fmt: skip
+                try:
+                    await hub.broadcast({
+                        "type": "event", "id": None, "tenant_id": str(principal.tenant_id),
+                        "event_type": "typing.agent",
+                        "payload": {"conversation_id": str(frame.get("conversation_id", ""))[:64],
+                                    "user_id": str(principal.user_id or principal.id),
+                                    "on": bool(frame.get("on", True))},
+                    })  # fmt: skip
+                except Exception as exc:  # Redis down: a typing signal is not worth the socket
+                    log.warning("realtime.typing_not_sent", error=str(exc))
             else:
                 await websocket.close(code=4400, reason=f"unknown frame type {kind!r}")
                 return

@@ -1,4 +1,9 @@
-"""The ``realtime`` consumer: every committed event agents care about goes to the hub."""
+"""The ``realtime`` consumer: every committed event agents care about goes to the hub.
+
+Conversations, messages (including ``message.status_changed``: a reply queued, sent,
+delivered or failed with the reason), calls, customers, and ``notification.created`` (for the
+addressed user only). The hub decides per socket who may see a frame and masks it.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ REALTIME = register_consumer(
     Consumer(
         "realtime",
         push,
-        types=("conversation.*", "message.*", "call.*", "customer.*"),
+        types=("conversation.*", "message.*", "call.*", "customer.*", "notification.*"),
         max_attempts=3,
     )
 )

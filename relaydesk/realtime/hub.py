@@ -6,6 +6,13 @@ publishes it on one pub/sub channel and every API process's hub (this one includ
 it to its own sockets; without Redis it delivers locally. Ephemeral signals (typing,
 presence) take the same path without the outbox. A socket whose queue is full is closed with
 1013: the client reconnects and resumes from its last event id, so nothing is missed.
+
+Redis pub/sub is fire-and-forget: what is published while a process is not subscribed (Redis
+restarting, the connection dropped) never reaches it. So when a process subscribes again
+after losing its subscription, it closes its sockets with 1013 too, and their clients replay
+what they missed from the outbox. Pub/sub channels are server-wide (the database number in
+the URL does not separate them), so the channel name carries the database number: two
+deployments sharing one Redis server on different databases do not hear each other.
 """
 
 from __future__ import annotations
@@ -40,10 +47,19 @@ NEEDS = {
     "notification.": "",
     "screenpop.": "conversations.read",
 }
-#: ephemeral frames for one user only (``payload.user_id``), already masked for that user
+#: frames for one user only (``payload.user_id``): nobody else, not even the owner, gets them
 PERSONAL = ("notification.", "screenpop.")
+#: ephemeral frames built already masked for their reader, or holding no personal data
+PREMASKED = ("typing.", "presence.", "screenpop.")
 #: events whose "personal data" fields agents reading conversations must see as sent
 CLEAR_FOR_CONVERSATIONS = frozenset({"message.received", "message.sent"})
+#: free-text fields that may quote personal data (a reason from an SMS gateway, a rule's
+#: notification text): what is found inside them (phone, ID, e-mail, card numbers) is masked
+#: for readers without ``customers.pii.view``; the rest of the text stays readable
+FREE_TEXT = {
+    "message.status_changed": ("error",),
+    "notification.created": ("title", "body"),
+}
 
 
 def wanted(event_type: str) -> bool:
@@ -80,14 +96,26 @@ def visible_payload(principal: Principal, frame: dict[str, Any]) -> dict[str, An
     clear = principal.has("customers.pii.view") or (
         event_type in CLEAR_FOR_CONVERSATIONS and principal.has("conversations.read")
     )
-    if not clear and not event_type.startswith(("typing.", "presence.", *PERSONAL)):
+    if not clear and not event_type.startswith(PREMASKED):
+        free_text = FREE_TEXT.get(event_type, ())
         try:
-            pii = event_spec(event_type).pii
+            pii = tuple(f for f in event_spec(event_type).pii if f not in free_text)
         except Exception:  # an uncatalogued ephemeral type has no personal data fields
             pii = ()
-        if pii:
-            payload = {k: (_mask_value(v) if k in pii and v else v) for k, v in payload.items()}
+        if pii or free_text:
+            payload = {
+                k: (detect_and_mask_text(v) if k in free_text and isinstance(v, str)
+                    else _mask_value(v) if k in pii and v else v)
+                for k, v in payload.items()
+            }  # fmt: skip
     return {**frame, "payload": payload}
+
+
+def channel_of(redis_url: str) -> str:
+    """The pub/sub channel of the deployment on ``redis_url`` (its database number in it)."""
+    from redis.asyncio.connection import parse_url
+
+    return f"{CHANNEL}:{parse_url(redis_url).get('db', 0)}"
 
 
 @dataclass(eq=False)
@@ -97,6 +125,8 @@ class Connection:
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
     overflowed: bool = False
+    #: why the socket is closed with 1013 (sent as the close reason)
+    resume_reason: str = "too slow: reconnect and resume"
 
     def offer(self, frame: dict[str, Any]) -> None:
         if self.overflowed:
@@ -107,16 +137,22 @@ class Connection:
         try:
             self.queue.put_nowait(shown)
         except asyncio.QueueFull:
-            # too slow: drop what waits and close with 1013; the client resumes from the outbox
-            self.overflowed = True
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self.must_resume()  # too slow: the client resumes from the outbox
+
+    def must_resume(self, reason: str | None = None) -> None:
+        """Drop what waits and close with 1013: the client reconnects and resumes."""
+        if reason is not None:
+            self.resume_reason = reason
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
 
 class Hub:
     def __init__(self, redis_url: str | None = None) -> None:
         self.redis_url = redis_url
+        self.channel = channel_of(redis_url) if redis_url else CHANNEL
         self._by_tenant: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self._redis: Any = None
         self._listener: asyncio.Task[None] | None = None
@@ -149,10 +185,15 @@ class Hub:
 
     async def _listen(self, ready: asyncio.Event) -> None:
         """Deliver what any process published; resubscribe after Redis comes back."""
+        lost = False
         while True:
+            pubsub = self._redis.pubsub()
             try:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
+                if lost:  # frames published meanwhile never reached us: make clients resume
+                    dropped = self.require_resume()
+                    log.info("realtime.resubscribed", sockets_resuming=dropped)
+                    lost = False
                 ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
@@ -161,8 +202,12 @@ class Hub:
                 raise
             except Exception as exc:  # Redis restarting: clients resume from the outbox
                 log.warning("realtime.redis_lost", error=str(exc))
+                lost = True
                 ready.set()
                 await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     # --- connections -----------------------------------------------------------------------
 
@@ -184,12 +229,22 @@ class Hub:
     def connection_count(self) -> int:
         return sum(len(c) for c in self._by_tenant.values())
 
+    def require_resume(self) -> int:
+        """Close every socket of this process with 1013 (they resume); returns how many."""
+        count = 0
+        for connections in self._by_tenant.values():
+            for connection in connections:
+                if not connection.overflowed:
+                    connection.must_resume("realtime feed interrupted: reconnect and resume")
+                    count += 1
+        return count
+
     # --- delivery --------------------------------------------------------------------------
 
     async def broadcast(self, frame: dict[str, Any]) -> None:
         """Send a frame (``tenant_id``, ``event_type``, ``id``, ``payload``...) to every process."""
         if self._redis is not None:
-            await self._redis.publish(CHANNEL, json.dumps(frame, ensure_ascii=False))
+            await self._redis.publish(self.channel, json.dumps(frame, ensure_ascii=False))
         else:
             self.deliver_local(frame)
 

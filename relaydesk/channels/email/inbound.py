@@ -27,6 +27,7 @@ from relaydesk.channels.email.html import fold_quoted, html_to_text, sanitise_ht
 from relaydesk.channels.email.parsing import ParsedMail, RawAttachment, sender_verified
 from relaydesk.channels.email.settings import EmailSettings
 from relaydesk.channels.email.storage import BlobStorage, attachment_key
+from relaydesk.conversations.delivery import set_delivery_state
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.conversations.schemas import MAX_TEXT
 from relaydesk.conversations.service import ConversationService
@@ -210,9 +211,10 @@ async def _bounce(session: AsyncSession, inbox: Inbox, mail: ParsedMail) -> Rece
         log.info("email.bounce_unmatched", inbox_id=str(inbox.id), reason=bounce.reason)
         return Received("ignored", note=f"bounce for an unknown message: {bounce.reason}")
     if bounce.permanent:
-        original.status, original.error = "failed", f"bounced: {bounce.reason}"[:500]
+        await set_delivery_state(session, original, "failed", f"bounced: {bounce.reason}"[:500])
     else:
-        original.error = f"delivery delayed: {bounce.reason}"[:500]
+        await set_delivery_state(session, original, original.status,
+                                 f"delivery delayed: {bounce.reason}"[:500])  # fmt: skip
     await session.flush()
     return Received("bounce", original.conversation_id, original.id, bounce.reason)
 

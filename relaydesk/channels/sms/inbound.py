@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.audit.service import SYSTEM
 from relaydesk.channels.callbacks import verify_signed
 from relaydesk.channels.sms.settings import SIGNING, SmsSettings
+from relaydesk.conversations.delivery import set_delivery_state
 from relaydesk.conversations.models import Inbox, Message
 from relaydesk.conversations.repository import MessageRepository
 from relaydesk.conversations.schemas import MAX_TEXT
@@ -192,9 +193,9 @@ async def apply_reports(
             tally.duplicates += 1  # the first final report wins
             continue
         if report.status.upper() == DELIVERED:
-            message.status, message.error = "delivered", None
+            await set_delivery_state(session, message, "delivered", None)
         else:
-            message.status, message.error = "failed", _report_error(report)
+            await set_delivery_state(session, message, "failed", _report_error(report))
         content: dict[str, Any] = dict(message.content or {})
         content["sms"] = {**content.get("sms", {}), "report": report.model_dump(exclude_none=True)}
         message.content = content
