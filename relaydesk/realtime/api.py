@@ -143,16 +143,13 @@ async def realtime(websocket: WebSocket) -> None:
             if kind == "ping":
                 await websocket.send_text('{"type": "pong"}')
             elif kind == "typing":
-                try:
-                    await hub.broadcast({
-                        "type": "event", "id": None, "tenant_id": str(principal.tenant_id),
-                        "event_type": "typing.agent",
-                        "payload": {"conversation_id": str(frame.get("conversation_id", ""))[:64],
-                                    "user_id": str(principal.user_id or principal.id),
-                                    "on": bool(frame.get("on", True))},
-                    })  # fmt: skip
-                except Exception as exc:  # Redis down: a typing signal is not worth the socket
-                    log.warning("realtime.typing_not_sent", error=str(exc))
+                await hub.signal({
+                    "type": "event", "id": None, "tenant_id": str(principal.tenant_id),
+                    "event_type": "typing.agent",
+                    "payload": {"conversation_id": str(frame.get("conversation_id", ""))[:64],
+                                "user_id": str(principal.user_id or principal.id),
+                                "on": bool(frame.get("on", True))},
+                })  # fmt: skip
             else:
                 await websocket.close(code=4400, reason=f"unknown frame type {kind!r}")
                 return

@@ -248,6 +248,20 @@ class Hub:
         else:
             self.deliver_local(frame)
 
+    async def signal(self, frame: dict[str, Any]) -> None:
+        """Broadcast an ephemeral frame (typing, presence: no event id, nothing to resume).
+
+        Never raises: with Redis unreachable the frame reaches this process's sockets only and
+        a warning is logged — a lost typing or presence signal is not worth failing the request
+        or the socket that sent it.
+        """
+        try:
+            await self.broadcast(frame)
+        except Exception as exc:  # Redis down or restarting
+            log.warning("realtime.signal_local_only", event_type=frame.get("event_type"),
+                        error=str(exc))  # fmt: skip
+            self.deliver_local(frame)
+
     def deliver_local(self, frame: dict[str, Any]) -> None:
         tenant = uuid.UUID(frame["tenant_id"])
         for connection in list(self._by_tenant.get(tenant, ())):

@@ -74,7 +74,7 @@ async def set_presence(body: PresenceIn, principal: Agent, session: DbSession) -
     await session.flush()
     if body.status == "online":
         await enqueue(session, "routing.drain", {}, tenant_id=principal.tenant_id)
-    await get_hub().broadcast({
+    await get_hub().signal({
         "type": "event", "id": None, "tenant_id": str(principal.tenant_id),
         "event_type": "presence.changed",
         "payload": {"user_id": str(row.user_id), "status": row.status},

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.exceptions import RedisError
 
 from relaydesk.auth.principal import Principal
 from relaydesk.realtime.hub import Connection, Hub, channel_of
@@ -115,3 +116,22 @@ async def test_sockets_resume_after_a_redis_restart_and_fan_out_continues(
     finally:
         await here.stop()
         await there.stop()
+
+
+async def test_typing_and_presence_signals_reach_this_process_while_redis_is_down(
+    redis_server: PrivateRedis,
+) -> None:
+    tenant = uuid.uuid4()
+    hub = Hub(redis_server.url)
+    await hub.start()
+    try:
+        agent = hub.connect(_agent(tenant))
+        redis_server.kill()
+        await asyncio.sleep(0.3)
+        with pytest.raises((RedisError, OSError)):  # a durable event fails (its consumer retries)
+            await hub.broadcast({**_typing(tenant, 0), "id": "01a1"})
+        await hub.signal(_typing(tenant, 3))  # ... an ephemeral signal never does
+        frame = await _next(agent)
+        assert frame is not None and frame["payload"]["conversation_id"] == "c-3"
+    finally:
+        await hub.stop()

@@ -210,8 +210,10 @@ class _Session:
             )
 
     async def broadcast(self, event_type: str, payload: dict[str, Any]) -> None:
+        """To the visitor's other tabs and the agents; ephemeral (the message itself is stored
+        and its event pushed by the realtime consumer), so Redis being down never fails it."""
         tenant = str(self.inbox.tenant_id)
-        await self.hub.broadcast(
+        await self.hub.signal(
             {
                 "type": "event",
                 "id": None,
