@@ -97,6 +97,13 @@ class HttpSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    max_upload_bytes: int = Field(
+        default=104_857_600,
+        ge=1_024,
+        description="Largest body of the file upload routes (web chat uploads): they take up to "
+        "this, each below its inbox's max_attachment_bytes (at most 100 MiB); every other route "
+        "stays at max_body_bytes",
+    )
     rate_limit_ip_per_minute: int = Field(default=1_200, ge=1)
     rate_limit_api_key_per_minute: int = Field(default=600, ge=1)
     trust_forwarded_for: bool = Field(

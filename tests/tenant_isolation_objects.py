@@ -261,7 +261,22 @@ async def _priority_rule(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> s
     return await _post(c, h, "/routing/priority-rules", PRIORITY_RULE)
 
 
+async def _message(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    customer = await _post(c, h, "/customers", {"name": "周芷若", "phone": "13700002222"})
+    inbox = await _post(c, h, "/inboxes", {"name": "附件邮箱", "channel": "email"})
+    conversation = await _post(c, h, "/conversations",
+                               {"inbox_id": inbox, "customer_id": customer})  # fmt: skip
+    return await _post(c, h, f"/conversations/{conversation}/messages",
+                       {"text": "附件见内", "private": True})  # fmt: skip
+
+
+async def _attachment_index(c: httpx.AsyncClient, h: dict[str, str], org: Org) -> str:
+    return "0"  # attachments are addressed by position in their message
+
+
 FACTORIES: dict[str, Factory] = {
+    "message_id": _message,
+    "index": _attachment_index,
     "priority_rule_id": _priority_rule,
     "department_id": _department,
     "team_id": _team,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
 
 from relaydesk.auth.deps import Require
 from relaydesk.auth.principal import Principal
+from relaydesk.conversations import attachments
 from relaydesk.conversations.canned import CannedService
 from relaydesk.conversations.inboxes import InboxService
 from relaydesk.conversations.repository import ConversationFilters
@@ -195,6 +197,21 @@ async def post_message(
     ``private`` an internal note that the customer never sees."""
     message = await _service(session, principal).reply(conversation_id, body)
     return MessageOut.model_validate(message)
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages/{message_id}/attachments/{index}",
+    response_class=StreamingResponse, responses={**COMMON_ERRORS, 200: attachments.OPENAPI_200},
+)  # fmt: skip
+async def download_attachment(
+    conversation_id: uuid.UUID, message_id: uuid.UUID, principal: Reader, session: DbSession,
+    index: Annotated[int, Path(ge=0, le=999, description="Position in message.attachments")],
+    inline: Annotated[bool, Query(description="Show a raster image inline")] = False,
+) -> StreamingResponse:  # fmt: skip
+    """The file of one attachment (audited): images and PDF as their type, anything else as
+    ``application/octet-stream``; always a download unless ``inline`` (raster images only)."""
+    return await attachments.download(session, principal, conversation_id, message_id, index,
+                                      inline=inline)  # fmt: skip
 
 
 # --- canned responses ------------------------------------------------------------------------

@@ -185,7 +185,7 @@ class PanelRunner:
             instance=target.instance.name if target.instance is not None else "",
             action=panel.action, state="unavailable",
             many=bool(action.many) if action is not None else False, fields=fields,
-            masked=bool(action is not None and action.pii and not self.principal.has(PII_VIEW)),
+            masked=not self.principal.has(PII_VIEW),
         )  # fmt: skip
 
     def _missing_permissions(self, target: _Target, targets: Mapping[str, _Target]) -> list[str]:
@@ -315,7 +315,7 @@ class PanelRunner:
             return
         view.state = "stale" if execution.stale else "ok"
         value = execution.value
-        if action.pii and not self.principal.has(PII_VIEW):
+        if not self.principal.has(PII_VIEW):  # declared fields and free text
             value = mask_output(value, action.pii)
         view.data = shape(value, target.panel.fields or [], target.panel.max_items)
         view.empty = value is None or value == [] or value == {}

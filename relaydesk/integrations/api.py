@@ -238,9 +238,11 @@ async def run_action(
 ) -> ActionOutcome:
     """Run an action. Failures of the external system are a 200 with ``ok: false`` and the
     classified error; ``stale: true`` marks a cached value served because the system failed.
-    Needs the action's permission; personal fields are masked without customers.pii.view."""
+    Needs the action's permission; without customers.pii.view personal fields are masked, and
+    so are phone numbers, ID numbers and e-mail addresses inside any other text of the output."""
     service = IntegrationService(session, principal, registry, keyring)
-    return await service.run_action(instance_id, action, body.params, params_loc=("body",))
+    return await service.run_action(instance_id, action, body.params, params_loc=("body",),
+                                    free_text=True)  # fmt: skip
 
 
 # --- call log and health -----------------------------------------------------------------

@@ -121,29 +121,39 @@ def _mask_value(value: Any, kind: PiiKind) -> Any:
     return mask(value if isinstance(value, str) else str(value), kind)
 
 
-def _mask_path(record: Any, parts: list[str], kind: PiiKind) -> Any:
-    """A copy of ``record`` with the value at ``parts`` masked (lists are walked)."""
-    if isinstance(record, list):
-        return [_mask_path(item, parts, kind) for item in record]
-    if not isinstance(record, dict) or parts[0] not in record:
-        return record
-    head, rest = parts[0], parts[1:]
-    copy = dict(record)
-    copy[head] = _mask_path(record[head], rest, kind) if rest else _mask_value(record[head], kind)
-    return copy
-
-
-def mask_output(value: Any, pii: Mapping[str, PiiKind]) -> Any:
-    """``value`` (a record or a list of records) with every ``pii`` field masked.
-
-    Field names may be dotted (``receiver.mobile``); lists on the way are walked. The input is
-    never changed (cached values are shared): masked records are copies.
-    """
-    if not pii or value is None:
-        return value
-    for field, kind in pii.items():
-        value = _mask_path(value, field.split("."), PiiKind(kind))
+def _mask_walk(value: Any, path: tuple[str, ...], pii: Mapping[tuple[str, ...], PiiKind],
+               free_text: bool) -> Any:  # fmt: skip
+    """A copy of ``value`` (at ``path``): declared fields masked by kind, other strings by
+    free-text detection when ``free_text``; lists keep their record's path."""
+    kind = pii.get(path) if path else None
+    if kind is not None:
+        return _mask_value(value, kind)
+    if isinstance(value, dict):
+        return {k: _mask_walk(v, (*path, str(k)), pii, free_text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_walk(item, path, pii, free_text) for item in value]
+    if free_text and isinstance(value, str):
+        return detect_and_mask_text(value)
     return value
+
+
+def mask_output(value: Any, pii: Mapping[str, PiiKind], *, free_text: bool = True) -> Any:
+    """``value`` (a record or a list of records) as a caller without ``customers.pii.view``
+    sees it: every ``pii`` field masked by its kind and, with ``free_text``, personal data
+    inside every other string (an order's remark "请联系13800138000", an address note) masked
+    by free-text detection (:func:`relaydesk.kit.masking.detect_and_mask_text`: mobile
+    numbers, landlines, ID numbers, bank cards, e-mail addresses; identifiers such as
+    ``SO13800138000`` kept). Free text is for what people are shown; code that reads the
+    output itself (a seat looked up by e-mail) passes ``free_text=False``.
+
+    Field names may be dotted (``receiver.mobile``); lists on the way are walked. Numbers,
+    booleans and keys are kept. The input is never changed (cached values are shared): masked
+    records are copies. Free-text masking of an already masked output changes nothing.
+    """
+    if value is None or (not pii and not free_text):
+        return value
+    paths = {tuple(field.split(".")): PiiKind(kind) for field, kind in pii.items()}
+    return _mask_walk(value, (), paths, free_text)
 
 
 def mask_params(params: Mapping[str, Any], specs: Mapping[str, ParamSpec]) -> dict[str, Any]:

@@ -3,10 +3,11 @@
 ``IntegrationService.run_action``: find the instance (404, also for other tenants' ids) →
 the action (404) → its permission (403) → enabled (409) → params (422 naming each one) →
 runtime (per instance and version, from the registry) → execute (cache, bucket, breaker,
-retries, classification, mapping, shape) → mask the output by role (``action.pii``; clear
-only with ``customers.pii.view``) → audit row ``connector.action_called`` (masked params,
-status, latency; never secrets) → Prometheus metrics → ConnectorCall row, and a
-``connector.action_failed`` event when the call ended in error.
+retries, classification, mapping, shape) → mask the output by role (``action.pii`` fields;
+for the API also free text in the rest; clear only with ``customers.pii.view``) → audit row
+``connector.action_called`` (masked params, status, latency; never secrets) → Prometheus
+metrics → ConnectorCall row, and a ``connector.action_failed`` event when the call ended in
+error.
 
 Where those rows go: a caller whose session has not begun a transaction (a request that only
 runs the action) hands them to the :class:`~relaydesk.audit.writer.AuditWriter`, which
@@ -109,9 +110,11 @@ class IntegrationService:
         *,
         priority: Priority = "interactive",
         params_loc: tuple[str, ...] = (),
+        free_text: bool = False,
     ) -> ActionOutcome:
         """Run one action (see the module docstring). ``params_loc`` prefixes the location
-        of parameter errors (the API passes ``("body",)``)."""
+        of parameter errors (the API passes ``("body",)``); ``free_text`` also masks personal
+        data inside the output's other strings (for outputs shown to people: the API)."""
         started = time.perf_counter()
         writer = writer_for(self.session)
         instance, spec = await self._instance(instance_ref, outside=writer is not None)
@@ -131,8 +134,8 @@ class IntegrationService:
         execution = await self._execute(instance, spec, action_name, params, priority)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         data = execution.value
-        if execution.ok and action.pii and not self.principal.has(PII_VIEW):
-            data = mask_output(data, action.pii)
+        if execution.ok and (action.pii or free_text) and not self.principal.has(PII_VIEW):
+            data = mask_output(data, action.pii, free_text=free_text)
         call_id = uuid7()
         outcome = ActionOutcome(
             ok=execution.ok, data=data, error=execution.error, fetched_at=execution.fetched_at,

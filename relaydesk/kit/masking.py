@@ -70,6 +70,11 @@ _CN_ADMIN_PREFIX: Final = re.compile(
     rf"(?P<city>{_ADMIN_UNIT}{{1,9}}?(?:市|自治州|地区|盟))?"
     rf"(?P<district>{_ADMIN_UNIT}{{1,12}}?(?:区|县|市|旗))?"
 )
+#: letters right before a number that make it an identifier (``SO13800138000``)...
+_ID_PREFIX: Final = re.compile(r"([A-Za-z]{2,})[-_]?\Z")
+#: ...unless they end with one of these contact labels (``Tel13800138000``)
+_CONTACT_LABELS: Final = ("tel", "phone", "mobile", "mob", "cell", "fax", "contact", "id",
+                          "card", "qq", "wx", "vx", "wechat", "sfz")  # fmt: skip
 _ADDRESS_FALLBACK_KEEP: Final = 6
 _MASK_FILL: Final = "****"
 
@@ -77,18 +82,26 @@ _MASK_FILL: Final = "****"
 # only ever matches a complete run of digits: a 20-digit order number is never partly masked.
 # E-mail addresses are handled in a separate pass (only when the text contains "@") so the
 # common case, text without personal data, costs a single cheap scan. At any position the
-# numeric alternatives are tried in order: ID card, phone, bank card. Digit runs that are
-# dash-joined to hex characters (UUID segments such as ``...-1234-5678-...``) are skipped.
+# numeric alternatives are tried in order: ID card, mobile, landline, bank card. Digit runs
+# dash-joined to four hex characters (UUID segments such as ``...-1234-5678-...``) are
+# skipped, and so are numbers glued to a code of two or more Latin letters (the identifier
+# rule: ``SO13800138000``, ``SF_1234...``), unless the letters are a contact label.
 _TEXT_EMAIL: Final = re.compile(
     r"(?<![A-Za-z0-9._%+\-*@])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
 )
-_NUM_END: Final = r"(?![0-9]|-[0-9A-Fa-f])"
+_NUM_END: Final = r"(?![0-9]|-[0-9A-Fa-f]{4})"
 _TEXT_NUMBER: Final = re.compile(
-    r"(?<![0-9])(?<![0-9A-Fa-f]-)(?=[+0-9])(?:"
+    r"(?<![0-9])(?<![0-9A-Fa-f]{4}-)(?=[+0-9])(?:"
     rf"(?P<id18>[0-9]{{17}}[0-9Xx]{_NUM_END})"
     r"|(?P<id15>[1-9][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
     rf"{_NUM_END})"
     rf"|(?P<phone>(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[ \-]?[0-9]{{4}}){{2}}{_NUM_END})"
+    # landline: 0 + area code (010, 02x, 0xxx; the 0 is optional after +86, the area code may
+    # be in brackets), then a 7-8 digit local number that starts with 2-9; an extension
+    # (-801, 转801) is kept as written
+    r"|(?P<landline>(?:(?:\+|00)86[ \-]?\(?0?|0)(?:10|2[0-9]|[3-9][0-9]{2})\)?[ \-]?"
+    r"[2-9][0-9]{2,3}[ \-]?[0-9]{4})"
+    rf"(?P<ext>(?:-|转|ext\.? ?)[0-9]{{1,6}})?{_NUM_END}"
     rf"|(?P<card>[0-9]{{4}}(?:[ \-]?[0-9]{{4}}){{3}}(?:[ \-]?[0-9]{{1,3}})?{_NUM_END})"
     r")"
 )
@@ -286,13 +299,23 @@ def _mask_email_match(m: re.Match[str]) -> str:
     return mask_email(m.group(0))
 
 
+def _is_identifier(m: re.Match[str]) -> bool:
+    """The number is glued to a code of 2+ Latin letters that is not a contact label."""
+    start = m.start()
+    prefix = _ID_PREFIX.search(m.string, max(0, start - 24), start)
+    return prefix is not None and not prefix.group(1).lower().endswith(_CONTACT_LABELS)
+
+
 def _mask_number_match(m: re.Match[str]) -> str:
     found = m.group(0)
-    kind = m.lastgroup
-    if kind == "id18" or kind == "id15":
+    if _is_identifier(m):
+        return found
+    if m.group("id18") is not None or m.group("id15") is not None:
         return _mask_id_digits(found)
-    if kind == "phone":
+    if m.group("phone") is not None:
         return mask_phone(found)
+    if m.group("landline") is not None:
+        return mask_phone(m.group("landline")) + (m.group("ext") or "")
     return mask_bank_card(found)
 
 
@@ -301,11 +324,24 @@ def detect_and_mask_text(text: str) -> str:
 
     Detects e-mail addresses, mainland ID numbers (18 characters, or 15 digits with a
     plausible birth date), mainland mobile numbers (optionally ``+86``-prefixed or grouped
-    3-4-4) and 16-19 digit bank cards, also when glued to Chinese text:
-    ``我的手机号是13812341234请回电`` -> ``我的手机号是138****1234请回电``.
-    Numbers are only matched as whole digit runs, so longer numbers (order numbers,
-    timestamps) are left untouched rather than partly masked. An 18-digit run is always
-    treated as an ID number, never as a phone or bank card.
+    3-4-4 with spaces or dashes), mainland landlines (``010-62345678``, ``(0755) 2345 6789``,
+    ``+86 21 6234 5678``, ``02162345678``) and 16-19 digit bank cards, also when glued to
+    Chinese text: ``我的手机号是13812341234请回电`` -> ``我的手机号是138****1234请回电``.
+
+    What is *not* personal data (no false positives on order numbers):
+
+    * numbers are only matched as whole digit runs, so longer numbers (order numbers,
+      timestamps) are left untouched rather than partly masked;
+    * a number glued to a code of two or more Latin letters, optionally joined by ``-`` or
+      ``_``, is an identifier (order, waybill, ticket number): ``SO13800138000``,
+      ``SF-13800138000``, ``JD_110101199003077777`` stay as they are, unless the letters end
+      with a contact label (``tel``, ``phone``, ``mobile``, ``mob``, ``cell``, ``fax``,
+      ``contact``, ``id``, ``card``, ``qq``, ``wx``, ``vx``, ``wechat``, ``sfz``):
+      ``Tel13800138000`` is masked. One letter is not a code (``x13800138000`` is masked).
+
+    An 18-character run is always treated as an ID number, never as a phone or bank card; a
+    bare 11-digit run starting ``13``-``19`` is a mobile number, whatever the system meant.
+    Full-width digits are not detected.
     """
     if not text:
         return text

@@ -48,6 +48,24 @@ class BodyTooLarge(StarletteHTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"Request body is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+#: paths of the file upload routes: their bodies may reach ``http.max_upload_bytes`` instead
+#: of ``http.max_body_bytes`` (each route enforces its own, usually lower, attachment limit)
+_UPLOAD_PATHS: list[re.Pattern[str]] = []
+
+
+def allow_uploads(path_pattern: str) -> None:
+    """Let requests whose path fully matches ``path_pattern`` (a regular expression) carry
+    bodies up to ``http.max_upload_bytes``. Called once by the module defining the route."""
+    compiled = re.compile(path_pattern)
+    if all(p.pattern != compiled.pattern for p in _UPLOAD_PATHS):
+        _UPLOAD_PATHS.append(compiled)
+
+
+def is_upload_path(path: str) -> bool:
+    return any(p.fullmatch(path) for p in _UPLOAD_PATHS)
 
 
 def route_template(scope: Scope) -> str:
@@ -78,6 +96,7 @@ class RequestContextMiddleware:
         self.app = app
         self.settings = settings
         self.max_body = settings.http.max_body_bytes
+        self.max_upload = max(settings.http.max_upload_bytes, self.max_body)
         self.ip_limit = settings.http.rate_limit_ip_per_minute
         self.rate_limiter = rate_limiter
 
@@ -121,19 +140,23 @@ class RequestContextMiddleware:
                         request_id,
                     )
                     return
+            limit = self.max_upload if is_upload_path(path) else self.max_body
             declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
                 status_holder["status"] = 413
-                await self._refuse(send, self._too_large(), request_id)
+                await self._refuse(send, self._too_large(limit), request_id)
                 return
             await self.app(
                 scope,
-                self._limited(receive),
+                self._limited(receive, limit),
                 self._wrap_send(send, request_id, status_holder, path),
             )
-        except (PayloadTooLarge, BodyTooLarge):
+        except BodyTooLarge as exc:
             status_holder["status"] = 413
-            await self._refuse(send, self._too_large(), request_id)
+            await self._refuse(send, self._too_large(exc.limit), request_id)
+        except PayloadTooLarge as exc:
+            status_holder["status"] = 413
+            await self._refuse(send, exc, request_id)
         except Exception:
             if not status_holder.get("started"):
                 status_holder["status"] = 500
@@ -165,13 +188,15 @@ class RequestContextMiddleware:
             request_id_var.reset(rid_token)
             client_ip_var.reset(ip_token)
 
-    def _too_large(self) -> PayloadTooLarge:
+    def _too_large(self, limit: int) -> PayloadTooLarge:
+        what = "the upload limit" if limit != self.max_body else "the limit"
         return PayloadTooLarge(
-            f"Request body is larger than the limit of {self.max_body} bytes",
-            details={"limit_bytes": self.max_body},
+            f"Request body is larger than {what} of {limit} bytes",
+            details={"limit_bytes": limit},
         )
 
-    def _limited(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -179,8 +204,8 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise BodyTooLarge(self.max_body)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         return wrapped

@@ -969,7 +969,8 @@ export interface paths {
          * Run Action
          * @description Run an action. Failures of the external system are a 200 with ``ok: false`` and the
          *     classified error; ``stale: true`` marks a cached value served because the system failed.
-         *     Needs the action's permission; personal fields are masked without customers.pii.view.
+         *     Needs the action's permission; without customers.pii.view personal fields are masked, and
+         *     so are phone numbers, ID numbers and e-mail addresses inside any other text of the output.
          */
         post: operations["run_action_api_v1_connector_instances__instance_id__actions__action__run_post"];
         delete?: never;
@@ -1159,6 +1160,27 @@ export interface paths {
          *     ``private`` an internal note that the customer never sees.
          */
         post: operations["post_message_api_v1_conversations__conversation_id__messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/{conversation_id}/messages/{message_id}/attachments/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Attachment
+         * @description The file of one attachment (audited): images and PDF as their type, anything else as
+         *     ``application/octet-stream``; always a download unless ``inline`` (raster images only).
+         */
+        get: operations["download_attachment_api_v1_conversations__conversation_id__messages__message_id__attachments__index__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -14457,6 +14479,103 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageOut"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    download_attachment_api_v1_conversations__conversation_id__messages__message_id__attachments__index__get: {
+        parameters: {
+            query?: {
+                /** @description Show a raster image inline */
+                inline?: boolean;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+                message_id: string;
+                /** @description Position in message.attachments */
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's bytes (Content-Disposition names the file) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/pdf": string;
+                    "image/bmp": string;
+                    "image/gif": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "image/webp": string;
                 };
             };
             /** @description Bad Request */

@@ -40,7 +40,7 @@ from relaydesk.errors import (
 )
 from relaydesk.kit.context import client_ip_var
 from relaydesk.kit.db import Database
-from relaydesk.kit.middleware import guarded_hit
+from relaydesk.kit.middleware import allow_uploads, guarded_hit
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,6 +56,8 @@ _MAGIC = {
     "application/pdf": (b"%PDF-",),
 }
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
+# uploads may exceed http.max_body_bytes, up to http.max_upload_bytes and the inbox's own limit
+allow_uploads(r"/widget/api/[^/]+/uploads")
 
 
 class WidgetCors:
@@ -174,7 +176,7 @@ async def widget_config(request: Request, inbox_id: str) -> WidgetConfig:
         allow_anonymous=s.allow_anonymous,
         max_message_chars=s.max_message_chars,
         max_attachment_bytes=min(
-            s.max_attachment_bytes, request.app.state.settings.http.max_body_bytes
+            s.max_attachment_bytes, request.app.state.settings.http.max_upload_bytes
         ),
         attachment_types=s.attachment_types,
         online=await service.is_online(request.app.state.db, inbox),
@@ -194,6 +196,21 @@ async def start_session(request: Request, inbox_id: str, body: SessionIn) -> Ses
 def _filename(raw: str | None, content_type: str) -> str:
     name = _UNSAFE_NAME.sub("_", unquote(raw or "")).strip(" .")[:200]
     return name or f"file.{content_type.rsplit('/', 1)[-1][:10]}"
+
+
+async def _body_within(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it grows past ``limit`` (a streamed upload)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the file is too large (at most {limit} bytes)",
+                details={"limit_bytes": limit},
+            )
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @router.post("/widget/api/{inbox_id}/uploads", response_model=UploadOut, status_code=201)
@@ -225,12 +242,7 @@ async def upload(
     if not type_allowed(inbox.settings, ctype):
         allowed = ", ".join(inbox.settings.attachment_types)
         raise UnsupportedMediaType(f"files of type {ctype} are not accepted (allowed: {allowed})")
-    data = await request.body()
-    if len(data) > limit:
-        raise PayloadTooLarge(
-            f"the file is too large ({len(data)} bytes, at most {limit})",
-            details={"limit_bytes": limit},
-        )
+    data = await _body_within(request, limit)
     if not data:
         raise ValidationFailed("the file is empty", code="empty_file")
     magic = _MAGIC.get(ctype)
