@@ -47,7 +47,7 @@ def mount(app: FastAPI, api_prefix: str = "/api/v1") -> None:
     """Add the web chat's routes and CORS to ``app`` (before it starts; idempotent)."""
     if is_mounted(app):
         return
-    from relaydesk.channels.email.storage import LocalStorage
+    from relaydesk.channels.email.storage import storage_from_settings
     from relaydesk.channels.webchat.admin_api import router as admin_router
     from relaydesk.channels.webchat.public_api import WidgetCors
     from relaydesk.channels.webchat.public_api import router as public_router
@@ -63,7 +63,7 @@ def mount(app: FastAPI, api_prefix: str = "/api/v1") -> None:
         WebChatRuntime(
             signer=Signer(state.secret),
             keyring=state.keyring,
-            storage=LocalStorage(state.settings.data_dir / "files"),
+            storage=storage_from_settings(state.settings),  # local disk, or S3 when configured
             presence=VisitorPresence(redis),
             rate_limiter=state.rate_limiter,
         ),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from relaydesk.channels.email.storage import BlobStorage, LocalStorage
+from relaydesk.channels.email.storage import BlobStorage, storage_from_settings
 from relaydesk.channels.webchat.tokens import Signer
 from relaydesk.kit.crypto import Keyring
 from relaydesk.kit.db import Database
@@ -103,7 +103,7 @@ def webchat_runtime(db: Database) -> WebChatRuntime:
         runtime = _BOUND[db] = WebChatRuntime(
             signer=Signer(settings.secret_key()),
             keyring=Keyring.from_settings(settings),
-            storage=LocalStorage(settings.data_dir / "files"),
+            storage=storage_from_settings(settings),
             presence=VisitorPresence(lambda: redis),
             rate_limiter=MemoryRateLimiter(),
         )
