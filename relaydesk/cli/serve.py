@@ -64,7 +64,10 @@ def serve_app(host: str, port: int, banner: list[str] | None = None) -> None:
     )
     for line in banner or []:
         console.print(line, highlight=False)
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    # no permessage-deflate: frames are small JSON that compresses little, and its zlib state
+    # is half the memory of every held socket (docs/benchmarks.md, issue 5)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False,
+                ws_per_message_deflate=False)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -123,8 +126,9 @@ async def _demo(settings: Settings, host: str, port: int, systems_base_port: int
         for line in [*logins, "", "Demo enterprise systems:", *banner(systems)]:
             console.print(line, highlight=False, markup=False, soft_wrap=True)
         config = uvicorn.Config(
-            application, host=host, port=port, log_config=None, access_log=False
-        )
+            application, host=host, port=port, log_config=None, access_log=False,
+            ws_per_message_deflate=False,
+        )  # fmt: skip
         await uvicorn.Server(config).serve()
     finally:
         await stop_all()

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relaydesk.auth.models import User
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.customers.identities import IdentityKey
 from relaydesk.customers.models import Customer
 from relaydesk.customers.repository import CustomerRepository, IdentityRepository
 from relaydesk.kit.db import unscoped
-from relaydesk.routing.service import loads
+from relaydesk.routing.models import AgentPresence
+from relaydesk.tenancy.models import TeamMember
 
 __all__ = [
     "agents_online",
@@ -101,5 +103,17 @@ async def mark_out_messages(
 
 
 async def agents_online(session: AsyncSession, team_id: uuid.UUID | None) -> bool:
-    """Whether an agent who could take the chat is online (the inbox's team, or anyone)."""
-    return any(agent.status == "online" for agent in await loads(session, team_id))
+    """Whether an agent who could take the chat is online (the inbox's team, or anyone).
+
+    One lookup that stops at the first such agent: this runs for every visitor
+    message, so it must not count every agent's open conversations as routing does."""
+    stmt = (
+        select(AgentPresence.id)
+        .join(User, User.id == AgentPresence.user_id)
+        .where(AgentPresence.status == "online", User.is_active.is_(True))
+    )
+    if team_id is not None:
+        stmt = stmt.join(TeamMember, TeamMember.user_id == AgentPresence.user_id).where(
+            TeamMember.team_id == team_id
+        )
+    return await session.scalar(stmt.limit(1)) is not None

@@ -118,10 +118,14 @@ def check_origin(inbox: PublicInbox, origin: str | None, own_host: str | None) -
         )
 
 
+def _in_hours(inbox: PublicInbox, now: dt.datetime | None = None) -> bool:
+    hours = inbox.settings.business_hours
+    return hours is None or hours.open_at(now or utcnow())
+
+
 async def is_online(db: Database, inbox: PublicInbox, now: dt.datetime | None = None) -> bool:
     """Within business hours (if set) and an agent of the inbox's team is online."""
-    hours = inbox.settings.business_hours
-    if hours is not None and not hours.open_at(now or utcnow()):
+    if not _in_hours(inbox, now):
         return False
     async with db.reader(inbox.tenant_id) as session:
         return await repo.agents_online(session, inbox.team_id)
@@ -345,12 +349,13 @@ async def post_message(
         raise _invalid("text", "a message needs text or a file", "missing")
     if client_id is not None and not _CLIENT_ID.match(client_id):
         raise _invalid("client_id", "1-64 letters, digits, '_' or '-'")
-    online = await is_online(db, inbox)
     content_type = "text"
     if not text:
         images = all(f["content_type"].startswith("image/") for f in files)
         content_type = "image" if images else "file"
     async with db.job(inbox.tenant_id) as session:
+        # as is_online(), in this unit of work: one session per message, not two
+        online = _in_hours(inbox) and await repo.agents_online(session, inbox.team_id)
         customer = await repo.customer_by_identity(session, _visitor_key(visitor, settings))
         if customer is None:
             if settings.prechat.required() and visitor.user_id is None:
