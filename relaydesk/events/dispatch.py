@@ -33,13 +33,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from relaydesk.events import metrics
 from relaydesk.events.consumers import Consumer, consumers
 from relaydesk.events.envelope import Envelope
 from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
 from relaydesk.events.outbox import to_envelope
+from relaydesk.events.retry_queries import due_heads, same_queue
 from relaydesk.jobs.runner import backoff
 from relaydesk.kit.db import Database, utcnow
 from relaydesk.kit.ids import uuid7
@@ -158,8 +158,12 @@ class Dispatcher:
                     if blocker is not None:
                         parked.append((envelope, blocker))
                         continue
-                    await consumer.handle(session, envelope)
                     done.append(envelope)
+                if consumer.handle_batch is not None and done:
+                    await consumer.handle_batch(session, done)
+                else:
+                    for envelope in done:
+                        await consumer.handle(session, envelope)
                 if done:
                     now = utcnow()
                     await session.execute(
@@ -301,7 +305,7 @@ class Dispatcher:
         if not registry:
             return 0
         async with self.db.job(system=True) as session:
-            heads = list(await session.scalars(_due_heads(utcnow(), list(registry), limit)))
+            heads = list(await session.scalars(due_heads(utcnow(), list(registry), limit)))
         if not heads:
             return 0
         gate = asyncio.Semaphore(max(1, concurrency))
@@ -344,7 +348,7 @@ class Dispatcher:
                 .where(EventFailure.consumer == row.consumer,
                        EventFailure.event_key == row.event_key,
                        EventFailure.dead.is_(False), EventFailure.event_id > row.event_id,
-                       _same_queue(EventFailure, row.replayed_at is not None))
+                       same_queue(EventFailure, row.replayed_at is not None))
                 .order_by(EventFailure.event_id)
                 .limit(1)
             )  # fmt: skip
@@ -373,30 +377,3 @@ class Dispatcher:
             self._count_failure(consumer, envelope, error, attempts, dead)
         elif dead:
             metrics.DEAD.labels(consumer.name).inc()
-
-
-def _same_queue(table: Any, replayed: bool) -> Any:
-    """Replayed deliveries queue apart from first deliveries (they hold nothing back)."""
-    return table.replayed_at.is_not(None) if replayed else table.replayed_at.is_(None)
-
-
-def _due_heads(now: dt.datetime, names: list[str], limit: int) -> Any:
-    """Due failure rows with no earlier non-dead row in their queue (consumer, tenant, key)."""
-    earlier = aliased(EventFailure)
-    f = EventFailure
-    blocked = (
-        select(earlier.id)
-        .where(earlier.consumer == f.consumer, earlier.tenant_id == f.tenant_id,
-               earlier.event_key == f.event_key, earlier.dead.is_(False),
-               earlier.event_id < f.event_id,
-               or_(and_(f.replayed_at.is_(None), earlier.replayed_at.is_(None)),
-                   and_(f.replayed_at.is_not(None), earlier.replayed_at.is_not(None))))
-        .exists()
-    )  # fmt: skip
-    return (
-        select(f)
-        .where(f.dead.is_(False), f.consumer.in_(names),
-               or_(f.next_attempt_at.is_(None), f.next_attempt_at <= now), ~blocked)
-        .order_by(f.event_id)
-        .limit(limit)
-    )  # fmt: skip

@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
@@ -42,7 +42,14 @@ from relaydesk.jobs.runner import JobRunner
 from relaydesk.kit import commit_hooks
 from relaydesk.kit.db import Database
 
-__all__ = ["CONSUMER_MODULES", "EventRuntime", "backend_of", "load_consumers"]
+__all__ = [
+    "CONSUMER_MODULES",
+    "Companion",
+    "EventRuntime",
+    "backend_of",
+    "load_consumers",
+    "register_companion",
+]
 
 log = structlog.get_logger("relaydesk.events")
 
@@ -60,6 +67,23 @@ CONSUMER_MODULES: tuple[str, ...] = (
     "relaydesk.channels.voice",
     "relaydesk.customer360.consumers",
 )
+
+
+class Companion(Protocol):
+    """A per-process service that runs beside the consumers (the webhooks' direct sender):
+    started after them, stopped after the consumers stopped handing it work."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+_COMPANIONS: dict[str, Callable[[Database], Companion]] = {}
+
+
+def register_companion(name: str, factory: Callable[[Database], Companion]) -> None:
+    """Run ``factory(db)`` in every process that runs consumers (idempotent by name)."""
+    _COMPANIONS[name] = factory
 
 
 def load_consumers() -> None:
@@ -135,6 +159,7 @@ class EventRuntime:
         self._notifying = False
         self._notify_task: asyncio.Task[None] | None = None
         self._step_failures = 0
+        self._companions: list[Companion] = []
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -144,6 +169,11 @@ class EventRuntime:
         commit_hooks.add_listener(outbox.CHANNEL, self._on_commit)
         if self.notify_only:
             return
+        if self.run_jobs:
+            for factory in _COMPANIONS.values():
+                companion = factory(self.db)
+                await companion.start()
+                self._companions.append(companion)
         self._tasks.append(asyncio.create_task(self._lead(), name="events-leader"))
         if self.consumers is not None:
             self._tasks.append(
@@ -171,6 +201,10 @@ class EventRuntime:
                 with contextlib.suppress(BaseException):
                     await task
             self._tasks.clear()
+        for companion in reversed(self._companions):
+            with contextlib.suppress(Exception):
+                await companion.stop()
+        self._companions.clear()
         await self.leadership.release()
         self.is_leader = False
         if self._notify_task is not None:

@@ -4,9 +4,20 @@ from relaydesk.jobs.queue import (
     JobContext,
     RetryLater,
     enqueue,
+    enqueue_many,
     job_handler,
+    job_row,
     registered_kinds,
 )
 from relaydesk.jobs.runner import JobRunner
 
-__all__ = ["JobContext", "JobRunner", "RetryLater", "enqueue", "job_handler", "registered_kinds"]
+__all__ = [
+    "JobContext",
+    "JobRunner",
+    "RetryLater",
+    "enqueue",
+    "enqueue_many",
+    "job_handler",
+    "job_row",
+    "registered_kinds",
+]

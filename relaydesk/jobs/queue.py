@@ -24,7 +24,16 @@ from relaydesk.kit.commit_hooks import poke_after_commit
 from relaydesk.kit.db import Database, utcnow
 from relaydesk.kit.ids import uuid7
 
-__all__ = ["CHANNEL", "JobContext", "RetryLater", "enqueue", "job_handler", "registered_kinds"]
+__all__ = [
+    "CHANNEL",
+    "JobContext",
+    "RetryLater",
+    "enqueue",
+    "enqueue_many",
+    "job_handler",
+    "job_row",
+    "registered_kinds",
+]
 
 CHANNEL = "jobs"
 
@@ -91,18 +100,9 @@ async def enqueue(
     ``dedupe_key`` makes enqueueing idempotent across processes: of several workers that
     enqueue the same key (one cron tick, one webhook attempt), exactly one job is created.
     """
-    when = run_at or utcnow()
-    if delay:
-        when = when + dt.timedelta(seconds=delay)
-    job_id = uuid7()
-    values = {
-        "id": job_id, "tenant_id": tenant_id, "kind": kind, "payload": payload or {},
-        "dedupe_key": dedupe_key, "status": "pending", "run_at": when, "attempts": 0,
-        "max_attempts": max_attempts, "created_at": utcnow(),
-    }  # fmt: skip
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Job).values(**values)
+    values = job_row(kind, payload, tenant_id=tenant_id, run_at=run_at, delay=delay,
+                     dedupe_key=dedupe_key, max_attempts=max_attempts)  # fmt: skip
+    stmt = _insert(session)(Job).values(**values)
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.execute(stmt.returning(Job.id))
@@ -110,3 +110,42 @@ async def enqueue(
     if created is not None:
         poke_after_commit(session, CHANNEL)
     return created
+
+
+def job_row(
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    tenant_id: uuid.UUID | None,
+    run_at: dt.datetime | None = None,
+    delay: float | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 10,
+) -> dict[str, Any]:
+    """The row :func:`enqueue` would write (for :func:`enqueue_many`)."""
+    now = utcnow()
+    when = run_at or now
+    if delay:
+        when = when + dt.timedelta(seconds=delay)
+    return {
+        "id": uuid7(), "tenant_id": tenant_id, "kind": kind, "payload": payload or {},
+        "dedupe_key": dedupe_key, "status": "pending", "run_at": when, "attempts": 0,
+        "max_attempts": max_attempts, "created_at": now,
+    }  # fmt: skip
+
+
+async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Add several jobs (rows from :func:`job_row`) with one statement; a row whose
+    ``dedupe_key`` exists already is skipped, as with :func:`enqueue`."""
+    if not rows:
+        return
+    stmt = _insert(session)(Job).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    await session.execute(stmt, rows)
+    now = utcnow()
+    if any(row["run_at"] <= now for row in rows):  # later ones are found by the poll
+        poke_after_commit(session, CHANNEL)
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert

@@ -59,6 +59,7 @@ class JobRunner:
     # --- claiming -------------------------------------------------------------------------
 
     async def claim(self, limit: int, now: dt.datetime | None = None) -> list[Job]:
+        """Lease up to ``limit`` due jobs: one ``UPDATE ... RETURNING`` statement."""
         now = now or utcnow()
         due = or_(
             and_(Job.status == "pending", Job.run_at <= now),
@@ -67,33 +68,48 @@ class JobRunner:
         pick = select(Job.id).where(due).order_by(Job.run_at, Job.id).limit(limit)
         if self.db.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(Job)
+            .where(Job.id.in_(pick.scalar_subquery()))
+            .values(status="running", locked_by=self.worker,
+                    locked_until=now + self.lease, attempts=Job.attempts + 1)
+            .returning(Job)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
         async with self.db.job(system=True) as session:
-            ids = list(await session.scalars(pick))
-            if not ids:
-                return []
-            await session.execute(
-                update(Job)
-                .where(Job.id.in_(ids))
-                .values(status="running", locked_by=self.worker,
-                        locked_until=now + self.lease, attempts=Job.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )  # fmt: skip
-            rows = list(await session.scalars(select(Job).where(Job.id.in_(ids))))
+            rows = list(await session.scalars(stmt))
         return sorted(rows, key=lambda job: (job.run_at, job.id))
 
     # --- running --------------------------------------------------------------------------
 
     async def _finish(self, job: Job, **values: Any) -> None:
-        async with self.db.job(system=True) as session:
-            await session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.locked_by == self.worker)
-                .values(locked_by=None, locked_until=None, **values)
-                .execution_options(synchronize_session=False)
-            )
+        await self._finish_many([(job, values)])
 
-    async def run_job(self, job: Job) -> str:
-        """Run one claimed job; returns its new status."""
+    async def _finish_many(self, finished: list[tuple[Job, dict[str, Any]]]) -> None:
+        """Write the new state of finished jobs in one transaction (the plain successes in
+        one statement)."""
+        done = [job.id for job, values in finished if values == {"status": "done"}]
+        others = [(job, values) for job, values in finished if values != {"status": "done"}]
+        mine = Job.locked_by == self.worker
+        async with self.db.job(system=True) as session:
+            if done:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id.in_(done), mine)
+                    .values(status="done", finished_at=utcnow(), locked_by=None,
+                            locked_until=None)
+                    .execution_options(synchronize_session=False)
+                )  # fmt: skip
+            for job, values in others:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, mine)
+                    .values(locked_by=None, locked_until=None, **values)
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def _execute(self, job: Job) -> dict[str, Any]:
+        """Run one claimed job's handler; the values that finish it (``status`` first)."""
         handler = handler_for(job.kind)
         ctx = JobContext(self.db, job.id, job.kind, job.tenant_id, job.attempts,
                          job.max_attempts, self.worker)  # fmt: skip
@@ -106,22 +122,28 @@ class JobRunner:
             error = str(exc) if isinstance(exc, RetryLater) else _describe(exc)
             if job.attempts >= job.max_attempts:
                 log.warning("job.failed", kind=job.kind, job_id=str(job.id), error=error)
-                await self._finish(job, status="failed", last_error=error, finished_at=utcnow())
-                return "failed"
+                return {"status": "failed", "last_error": error, "finished_at": utcnow()}
             retry_at = utcnow() + dt.timedelta(seconds=delay)
-            await self._finish(job, status="pending", last_error=error, run_at=retry_at)
-            return "pending"
-        await self._finish(job, status="done", finished_at=utcnow())
-        return "done"
+            return {"status": "pending", "last_error": error, "run_at": retry_at}
+        return {"status": "done"}
+
+    async def run_job(self, job: Job) -> str:
+        """Run one claimed job; returns its new status."""
+        values = await self._execute(job)
+        await self._finish(job, **values)
+        return str(values["status"])
 
     async def run_once(self, limit: int | None = None) -> int:
-        """Claim and run the due jobs (up to ``limit``); returns how many ran."""
+        """Claim and run the due jobs (up to ``limit``); returns how many ran. Their new
+        states are written together when the last of them is finished."""
         jobs = await self.claim(limit or self.concurrency)
+        if not jobs:
+            return 0
         if self.db.shares_connection:  # one connection (tests): one transaction at a time
-            for job in jobs:
-                await self.run_job(job)
-        elif jobs:
-            await asyncio.gather(*(self.run_job(job) for job in jobs))
+            results = [await self._execute(job) for job in jobs]
+        else:
+            results = list(await asyncio.gather(*(self._execute(job) for job in jobs)))
+        await self._finish_many(list(zip(jobs, results, strict=True)))
         return len(jobs)
 
     async def prune(self) -> int:

@@ -30,6 +30,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.jobs import JobContext, RetryLater, job_handler
+from relaydesk.jobs.models import Job
 from relaydesk.kit.db import Database, declare_read_only, scope_session, utcnow
 from relaydesk.kit.ids import uuid7
 from relaydesk.kit.masking import detect_and_mask_text
@@ -47,13 +48,23 @@ from relaydesk.webhooks.repository import EndpointRepository
 from relaydesk.webhooks.runtime import WebhookOptions, runtime
 from relaydesk.webhooks.signing import headers as signature_headers
 
-__all__ = ["Outcome", "next_delay", "parse_retry_after", "run_attempt"]
+__all__ = [
+    "Outcome",
+    "Prepared",
+    "finish_jobs",
+    "is_healthy",
+    "next_delay",
+    "parse_retry_after",
+    "record_outcome",
+    "run_attempt",
+    "send",
+]
 
 RETRY_AFTER_STATUSES = frozenset({429, 502, 504})
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     tenant_id: uuid.UUID
     delivery_id: uuid.UUID
     endpoint_id: uuid.UUID
@@ -118,7 +129,7 @@ async def _reading(db: Database, tenant_id: uuid.UUID | None) -> AsyncIterator[A
         yield session
 
 
-def _healthy(endpoint: WebhookEndpoint, now: dt.datetime) -> bool:
+def is_healthy(endpoint: WebhookEndpoint, now: dt.datetime) -> bool:
     """Nothing to write on the endpoint row after a success (see ``health.record``)."""
     last = endpoint.last_success_at
     return (
@@ -130,7 +141,7 @@ def _healthy(endpoint: WebhookEndpoint, now: dt.datetime) -> bool:
     )
 
 
-async def _prepare(ctx: JobContext, delivery_id: uuid.UUID, attempt: int) -> _Prepared | None:
+async def _prepare(ctx: JobContext, delivery_id: uuid.UUID, attempt: int) -> Prepared | None:
     rt = runtime()
     now = rt.clock()
     stmt = (
@@ -163,15 +174,15 @@ async def _prepare(ctx: JobContext, delivery_id: uuid.UUID, attempt: int) -> _Pr
     data = message_data(message, clear=delivery.clear_pii)
     body = body_bytes(message.event_type, message.occurred_at, data)
     signed = signature_headers(signing_keys(endpoint, now), str(message.id), int(time.time()), body)
-    return _Prepared(
+    return Prepared(
         tenant_id=delivery.tenant_id, delivery_id=delivery.id, endpoint_id=endpoint.id,
         attempt=attempt, url=endpoint.url, allow_network=list(endpoint.allow_network or []),
         rate_limit=endpoint.rate_limit, body=body, headers=signed, test=test,
-        healthy=_healthy(endpoint, now),
+        healthy=is_healthy(endpoint, now),
     )  # fmt: skip
 
 
-async def _send(prepared: _Prepared) -> Outcome:
+async def send(prepared: Prepared) -> Outcome:
     rt = runtime()
     options = rt.options
     client = rt.client(prepared.allow_network)
@@ -208,6 +219,19 @@ async def _send(prepared: _Prepared) -> Outcome:
     return Outcome(False, status, latency, text, error, retry_after)
 
 
+async def finish_jobs(session: AsyncSession, keys: list[str]) -> None:
+    """Mark the still-pending jobs with these dedupe keys done: the direct sender's safety
+    nets, once the attempt they guard is recorded (a job already running finds its delivery
+    recorded and does nothing)."""
+    now = utcnow()
+    await session.execute(
+        update(Job)
+        .where(Job.dedupe_key.in_(keys), Job.status == "pending")
+        .values(status="done", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 2)
 
@@ -216,14 +240,35 @@ class _Stale(Exception):
     """Another run of this job recorded the attempt first: roll back and stop."""
 
 
-async def _record(ctx: JobContext, prepared: _Prepared, outcome: Outcome) -> None:
+async def _record(ctx: JobContext, prepared: Prepared, outcome: Outcome) -> None:
+    await record_outcome(ctx.db, ctx.tenant_id, prepared, outcome)
+
+
+async def record_outcome(
+    db: Database,
+    tenant_id: uuid.UUID | None,
+    prepared: Prepared,
+    outcome: Outcome,
+    *,
+    finish_job: str | None = None,
+) -> bool:
+    """Record one attempt in its own transaction; False when another run recorded it first.
+    ``finish_job``: the dedupe key of a job (the direct sender's safety net) to mark done in
+    the same transaction."""
     try:
-        await _write_outcome(ctx, prepared, outcome)
+        await _write_outcome(db, tenant_id, prepared, outcome, finish_job)
     except _Stale:
-        return
+        return False
+    return True
 
 
-async def _write_outcome(ctx: JobContext, prepared: _Prepared, outcome: Outcome) -> None:
+async def _write_outcome(
+    db: Database,
+    tenant_id: uuid.UUID | None,
+    prepared: Prepared,
+    outcome: Outcome,
+    finish_job: str | None = None,
+) -> None:
     rt = runtime()
     options = rt.options
     now = rt.clock()
@@ -232,7 +277,9 @@ async def _write_outcome(ctx: JobContext, prepared: _Prepared, outcome: Outcome)
     if not outcome.ok and not last and not outcome.gone:
         delay = next_delay(options, prepared.attempt, outcome.retry_after)
         next_at = now + dt.timedelta(seconds=delay)
-    async with ctx.db.job(ctx.tenant_id) as session:
+    async with db.job(tenant_id) as session:
+        if finish_job is not None:
+            await finish_jobs(session, [finish_job])
         if not prepared.test and not (outcome.ok and prepared.healthy):
             endpoint = await EndpointRepository(session).locked(prepared.endpoint_id)
             if endpoint is not None:
@@ -282,5 +329,5 @@ async def run_attempt(ctx: JobContext, payload: dict[str, Any]) -> None:
         )
         if not decision.allowed:
             raise RetryLater(decision.retry_after, "endpoint rate limit")
-    outcome = await _send(prepared)
+    outcome = await send(prepared)
     await _record(ctx, prepared, outcome)

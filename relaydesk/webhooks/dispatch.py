@@ -27,6 +27,8 @@ from relaydesk.webhooks.signing import parse_secret
 
 __all__ = [
     "ATTEMPT_JOB",
+    "PAYLOAD_PURPOSE",
+    "attempt_key",
     "create_message",
     "current_secret",
     "dispatch",
@@ -39,7 +41,7 @@ __all__ = [
 ATTEMPT_JOB = "webhooks.attempt"
 _SECRET = "webhook-secret"  # noqa: S105 - a purpose label
 _PREVIOUS = "webhook-secret-previous"
-_PAYLOAD = "webhook-payload"
+_PAYLOAD = PAYLOAD_PURPOSE = "webhook-payload"
 
 
 def encrypt_secret(
@@ -129,6 +131,11 @@ def message_data(message: WebhookMessage, *, clear: bool) -> dict[str, Any]:
     return dict(message.payload or {})
 
 
+def attempt_key(delivery_id: uuid.UUID, attempt: int) -> str:
+    """The dedupe key of the job of one attempt."""
+    return f"webhooks:{delivery_id}:{attempt}"
+
+
 async def enqueue_attempt(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -139,7 +146,7 @@ async def enqueue_attempt(
     """The job of one attempt: one job per (delivery, attempt), however often it is asked."""
     await enqueue(
         session, ATTEMPT_JOB, {"delivery_id": str(delivery_id), "attempt": attempt},
-        tenant_id=tenant_id, run_at=run_at, dedupe_key=f"webhooks:{delivery_id}:{attempt}",
+        tenant_id=tenant_id, run_at=run_at, dedupe_key=attempt_key(delivery_id, attempt),
         max_attempts=runtime().options.job_max_attempts,
     )  # fmt: skip
 
