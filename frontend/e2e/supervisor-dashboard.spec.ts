@@ -59,7 +59,8 @@ describe('supervisor views', () => {
     await login(page, 'supervisor')
     await page.goto('/supervisor/queues')
     await page.locator('[data-test="live-status"][data-status="live"]').waitFor()
-    const agentRow = page.locator('.el-table__row', { has: page.locator('[data-agent^="王小燕"]') })
+    // the agent sits in two teams (after-sales and the demo's VIP team): one row per team
+    const agentRow = page.locator('.el-table__row', { has: page.locator('[data-agent^="王小燕"]') }).first()
     await agentRow.locator('[data-test="agent-presence"][data-status="away"]').waitFor()
     const waiting = page.locator('[data-test="team-waiting"]').first()
     const before = Number(await waiting.getAttribute('data-waiting'))
