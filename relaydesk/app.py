@@ -123,6 +123,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # Relaydesk has its own Prometheus metrics and structured logs; FastAPI's native
+        # OpenTelemetry hooks would otherwise look for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.secret = settings.secret_key()

@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from relaydesk.audit.models import AuditChainHead, AuditEntry
 from relaydesk.audit.service import GENESIS, Actor, chained, entry_fields
@@ -104,28 +105,62 @@ class AuditWriter:
                 _settle(batch, None)
 
     async def _write(self, batch: list[_Item]) -> None:
+        # Core statements on the job's connection: no ORM flush, no bulk-update evaluator,
+        # no tenant guard (a system session); ``also`` shares the same transaction
         async with self.db.job(system=True) as session:
+            conn = await session.connection()
             tenants: dict[uuid.UUID, list[_Item]] = {}
             for item in batch:
                 tenants.setdefault(item.fields["tenant_id"], []).append(item)
             entries: list[dict[str, Any]] = []
             for tenant_id, items in tenants.items():
-                entries += await _append_chain(session, tenant_id, items)
-            await session.execute(insert(AuditEntry), entries)
+                entries += await _append_chain(conn, tenant_id, items)
+            await conn.execute(_AUDIT.insert(), entries)
+            groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
             for item in batch:
-                session.add_all(item.rows)
+                for row in item.rows:
+                    table, values = _row_values(row)
+                    groups.setdefault((table, tuple(values)), []).append(values)
+            for (table, _keys), values_list in groups.items():
+                await conn.execute(table.insert(), values_list)
+            for item in batch:
                 if item.also is not None:
                     await item.also(session)
         self.batches += 1
 
 
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+_HEAD: Table = AuditChainHead.__table__  # type: ignore[assignment]
+
+
+def _row_values(row: Base) -> tuple[Table, dict[str, Any]]:
+    """The table and column values of a new ORM object, its Python-side defaults applied
+    (and set on the object, as a flush would)."""
+    mapper = sa_inspect(type(row))
+    state = sa_inspect(row)
+    table: Table = mapper.local_table  # type: ignore[assignment]
+    values: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if prop.key in state.dict:
+            values[column.key] = state.dict[prop.key]
+            continue
+        default = column.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            continue
+        value = default.arg(None) if default.is_callable else default.arg
+        setattr(row, prop.key, value)
+        values[column.key] = value
+    return table, values
+
+
 async def _append_chain(
-    session: AsyncSession, tenant_id: uuid.UUID, items: list[_Item]
+    conn: AsyncConnection, tenant_id: uuid.UUID, items: list[_Item]
 ) -> list[dict[str, Any]]:
     head = (
-        await session.execute(
-            select(AuditChainHead.seq, AuditChainHead.hash)
-            .where(AuditChainHead.tenant_id == tenant_id)
+        await conn.execute(
+            select(_HEAD.c.seq, _HEAD.c.hash)
+            .where(_HEAD.c.tenant_id == tenant_id)
             .with_for_update()
         )
     ).first()
@@ -137,13 +172,10 @@ async def _append_chain(
         last = row["hash"]
         rows.append(row)
     if head is None:
-        await session.execute(insert(AuditChainHead).values(tenant_id=tenant_id, seq=seq,
-                                                             hash=last))  # fmt: skip
+        await conn.execute(_HEAD.insert().values(tenant_id=tenant_id, seq=seq, hash=last))
     else:
-        await session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.tenant_id == tenant_id)
-            .values(seq=seq, hash=last)
+        await conn.execute(
+            _HEAD.update().where(_HEAD.c.tenant_id == tenant_id).values(seq=seq, hash=last)
         )
     return rows
 

@@ -78,8 +78,16 @@ def get_keyring(request: Request) -> Keyring:
     return keyring
 
 
-Registry = Annotated[RuntimeRegistry, Depends(get_registry)]
-Keys = Annotated[Keyring, Depends(get_keyring)]
+async def _registry(request: Request) -> RuntimeRegistry:
+    return get_registry(request)  # async: FastAPI runs a plain ``def`` in its thread pool
+
+
+async def _keyring(request: Request) -> Keyring:
+    return get_keyring(request)
+
+
+Registry = Annotated[RuntimeRegistry, Depends(_registry)]
+Keys = Annotated[Keyring, Depends(_keyring)]
 
 
 # --- specs -------------------------------------------------------------------------------

@@ -141,6 +141,42 @@ def unscoped(session: AsyncSession) -> Iterator[None]:
         session.info["system"] = previous
 
 
+#: the guard's options per (tenant, departments): built once, reused by every statement
+_GUARD_OPTIONS: dict[tuple[uuid.UUID, tuple[uuid.UUID, ...] | None], tuple[Any, ...]] = {}
+_GUARD_OPTIONS_MAX = 4096
+
+
+def _guard_options(
+    tenant_id: uuid.UUID, departments: tuple[uuid.UUID, ...] | None
+) -> tuple[Any, ...]:
+    """``with_loader_criteria`` for the tenant (and departments). Building one costs more
+    than the rest of the guard (a lambda element, its closure analysis), and the options are
+    immutable, so they are kept per scope."""
+    key = (tenant_id, departments)
+    found = _GUARD_OPTIONS.get(key)
+    if found is not None:
+        return found
+    options = [
+        with_loader_criteria(
+            TenantScoped,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+        )
+    ]
+    if departments is not None:
+        options.append(
+            with_loader_criteria(
+                DepartmentScoped,
+                lambda cls: cls.department_id.in_(departments),
+                include_aliases=True,
+            )
+        )
+    if len(_GUARD_OPTIONS) >= _GUARD_OPTIONS_MAX:
+        _GUARD_OPTIONS.clear()
+    found = _GUARD_OPTIONS[key] = tuple(options)
+    return found
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _tenant_guard(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete):
@@ -158,23 +194,9 @@ def _tenant_guard(state: ORMExecuteState) -> None:
                     f"{mapper.class_.__name__} queried without a tenant in scope"
                 )
         return
-    options = [
-        with_loader_criteria(
-            TenantScoped,
-            lambda cls: cls.tenant_id == tenant_id,
-            include_aliases=True,
-        )
-    ]
-    departments = info.get("department_ids")
-    if departments is not None:
-        options.append(
-            with_loader_criteria(
-                DepartmentScoped,
-                lambda cls: cls.department_id.in_(departments),
-                include_aliases=True,
-            )
-        )
-    state.statement = state.statement.options(*options)
+    state.statement = state.statement.options(
+        *_guard_options(tenant_id, info.get("department_ids"))
+    )
 
 
 #: execution option: this unit of work will write (SQLite then begins IMMEDIATE)
@@ -224,6 +246,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=5000")
+        # commits run on the event loop's thread; checkpoints in a background thread instead
+        cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -331,13 +355,23 @@ class Database:
         await self.engine.dispose()
 
 
+def _untouched(session: AsyncSession) -> bool:
+    """Nothing to commit, roll back or release: no transaction began, nothing is pending."""
+    return not (session.in_transaction() or session.new or session.dirty or session.deleted)
+
+
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: the only place a request commits or rolls back."""
+    """The request's unit of work: the only place a request commits or rolls back.
+
+    A request that never used its session (a principal from the cache, an answer without
+    the database) skips the commit and the close: each is a greenlet round trip that would
+    do nothing."""
     db: Database = request.app.state.db
-    async with db.request_session(request.method) as session:
-        scope_session(session, None)
-        session.info[DATABASE_KEY] = db
-        request.state.session = session
+    session = db.request_session(request.method)
+    scope_session(session, None)
+    session.info[DATABASE_KEY] = db
+    request.state.session = session
+    try:
         if db.shares_connection and request.method not in SAFE_METHODS:
             await declare_write_intent(session)  # tests: mark the shared connection
         try:
@@ -345,11 +379,15 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException as exc:
             if isinstance(exc, AppError) and exc.keep_changes:
                 await session.commit()
-            else:
+            elif not _untouched(session):
                 await session.rollback()
             raise
         else:
-            await session.commit()
+            if not _untouched(session):
+                await session.commit()
+    finally:
+        if not _untouched(session) or session.sync_session.identity_map:
+            await session.close()
 
 
 DbSession = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

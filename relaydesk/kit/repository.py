@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.errors import NotFound
@@ -19,6 +19,9 @@ from relaydesk.kit.db import Base, TenantScoped
 from relaydesk.kit.pagination import PageParams, encode_cursor
 
 M = TypeVar("M", bound=Base)
+
+#: ``SELECT model WHERE id = :rd_id`` per model, for :meth:`Repository.get`
+_BY_ID: dict[type[Any], Select[Any]] = {}
 
 
 class Repository(Generic[M]):
@@ -40,7 +43,15 @@ class Repository(Generic[M]):
         return select(self.model)
 
     async def get(self, id_: uuid.UUID) -> M | None:
-        return await self.one_or_none(self.select().where(self.model.id == id_))  # type: ignore[attr-defined]
+        if type(self).select is not Repository.select:  # a narrower base query: build it
+            return await self.one_or_none(self.select().where(self.model.id == id_))  # type: ignore[attr-defined]
+        stmt = _BY_ID.get(self.model)
+        if stmt is None:  # built once per model (statement construction is not free)
+            stmt = _BY_ID[self.model] = select(self.model).where(
+                self.model.id == bindparam("rd_id")  # type: ignore[attr-defined]
+            )
+        result = await self.session.execute(stmt, {"rd_id": id_})
+        return cast("M | None", result.scalar_one_or_none())
 
     async def get_or_404(self, id_: uuid.UUID) -> M:
         obj = await self.get(id_)
