@@ -21,9 +21,6 @@ fresh timestamp and nonce; the body, and so the ``msgId``, stay the same.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
+from relaydesk.demo_systems._push import Attempt, OrderedSender, compact_json
 from relaydesk.demo_systems._web import now_local
 from relaydesk.demo_systems.orders_auth import sign
 
@@ -39,7 +37,7 @@ __all__ = [
     "MSG_TYPES",
     "ORDERS_CALLBACK_SECRET",
     "REFUND_SUCCESS",
-    "PushAttempt",
+    "Attempt",
     "PushDelivery",
     "PushSender",
     "signed_query",
@@ -67,18 +65,11 @@ def signed_query(
 
 
 @dataclass
-class PushAttempt:
-    at: str
-    status: int | None
-    error: str | None
-
-
-@dataclass
 class PushDelivery:
     message: dict[str, Any]
     body: bytes
     replay: bool = False
-    attempts: list[PushAttempt] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     delivered: bool = False
     last_params: dict[str, str] = field(default_factory=dict)
 
@@ -98,7 +89,7 @@ class PushDelivery:
         }
 
 
-class PushSender:
+class PushSender(OrderedSender[PushDelivery]):
     """Queues push messages and sends them one at a time, in the order they were queued."""
 
     def __init__(
@@ -110,76 +101,26 @@ class PushSender:
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url, self.app_key, self.secret = url, app_key, secret
-        self.retry_delays, self.timeout, self._transport = retry_delays, timeout, transport
-        self.deliveries: list[PushDelivery] = []
+        super().__init__(url, retry_delays, timeout, transport)
+        self.app_key, self.secret = app_key, secret
         self.last_by_order: dict[str, PushDelivery] = {}
-        self._queue: asyncio.Queue[PushDelivery] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
 
-    @staticmethod
-    def encode(message: dict[str, Any]) -> bytes:
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    encode = staticmethod(compact_json)
 
     def message(self, msg_type: str, version: int, order: dict[str, Any]) -> PushDelivery:
         event = {"msgId": f"MSG{uuid.uuid4().hex[:24].upper()}", "msgType": msg_type,
                  "version": version, "pushTime": str(now_local()), "data": order}  # fmt: skip
         return PushDelivery(event, self.encode(event))
 
-    def enqueue(self, delivery: PushDelivery) -> None:
-        self.deliveries.append(delivery)
+    def _remember(self, delivery: PushDelivery) -> None:
         if not delivery.replay:
             self.last_by_order[delivery.order_no] = delivery
-        if self.url is None:
-            return  # recorded, nowhere to send
-        self._queue.put_nowait(delivery)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._run())
 
-    async def drain(self, limit_seconds: float = 30.0) -> None:
-        """Wait until every queued message has been sent or has used up its retries."""
-        async with asyncio.timeout(limit_seconds):
-            await self._queue.join()
-
-    async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        if self._client is not None:
-            await self._client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            delivery = await self._queue.get()
-            try:
-                await self._deliver(delivery)
-            finally:
-                self._queue.task_done()
-
-    async def _deliver(self, delivery: PushDelivery) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout, transport=self._transport, follow_redirects=False
-            )
+    def _prepare(
+        self, delivery: PushDelivery, url: str
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
                    "X-Order-Msg-Type": str(delivery.message["msgType"])}  # fmt: skip
-        for attempt, delay in enumerate((0.0, *self.retry_delays)):
-            if attempt:
-                await asyncio.sleep(delay)
-            if self.url is None:
-                return
-            url, params = signed_query(self.url, self.app_key, self.secret, delivery.body)
-            delivery.last_params = params
-            try:
-                response = await self._client.post(
-                    url, params=params, content=delivery.body, headers=headers
-                )
-            except httpx.HTTPError as exc:
-                delivery.attempts.append(PushAttempt(str(now_local()), None, type(exc).__name__))
-                continue
-            delivery.attempts.append(PushAttempt(str(now_local()), response.status_code, None))
-            if 200 <= response.status_code < 300:
-                delivery.delivered = True
-                return
+        base, params = signed_query(url, self.app_key, self.secret, delivery.body)
+        delivery.last_params = params
+        return base, params, headers

@@ -15,18 +15,15 @@ with a fresh timestamp; the body, and so the ``eventId``, stay the same.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from relaydesk.demo_systems._web import now_local
+from relaydesk.demo_systems._push import Attempt, OrderedSender, compact_json
 
 __all__ = ["Attempt", "CallbackSender", "Delivery", "signature"]
 
@@ -36,13 +33,6 @@ USER_AGENT = "YunqiTicket/2.3 (legacy; callbacks)"
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     message = timestamp.encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-@dataclass
-class Attempt:
-    at: str
-    status: int | None
-    error: str | None
 
 
 @dataclass
@@ -68,7 +58,7 @@ class Delivery:
         }
 
 
-class CallbackSender:
+class CallbackSender(OrderedSender[Delivery]):
     """Queues deliveries and sends them one at a time, in the order they were queued."""
 
     def __init__(
@@ -79,52 +69,24 @@ class CallbackSender:
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url, self.secret = url, secret
-        self.retry_delays, self.timeout, self._transport = retry_delays, timeout, transport
-        self.deliveries: list[Delivery] = []
+        super().__init__(url, retry_delays, timeout, transport)
+        self.secret = secret
         self.last_by_ticket: dict[str, Delivery] = {}
-        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
 
-    @staticmethod
-    def encode(event: dict[str, Any]) -> bytes:
-        return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    encode = staticmethod(compact_json)
 
-    def enqueue(self, delivery: Delivery) -> None:
-        self.deliveries.append(delivery)
+    def _remember(self, delivery: Delivery) -> None:
         ticket_no = delivery.event["ticketNo"]
         last = self.last_by_ticket.get(ticket_no)
         if not delivery.replay and (
             last is None or last.event["version"] < delivery.event["version"]
         ):
             self.last_by_ticket[ticket_no] = delivery  # the newest event, whatever the order
-        if self.url is None:
-            return  # recorded, nowhere to send
-        self._queue.put_nowait(delivery)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._run())
 
-    async def drain(self, limit_seconds: float = 30.0) -> None:
-        """Wait until every queued delivery has been sent or has used up its retries."""
-        async with asyncio.timeout(limit_seconds):
-            await self._queue.join()
-
-    async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        if self._client is not None:
-            await self._client.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            delivery = await self._queue.get()
-            try:
-                await self._deliver(delivery)
-            finally:
-                self._queue.task_done()
+    def _prepare(self, delivery: Delivery, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        headers = self._headers(delivery)
+        delivery.last_headers = headers
+        return url, {}, headers
 
     def _headers(self, delivery: Delivery) -> dict[str, str]:
         if delivery.fixed_headers is not None:
@@ -137,26 +99,3 @@ class CallbackSender:
             "X-Ticket-Timestamp": stamp,
             "X-Ticket-Signature": signature(self.secret, stamp, delivery.body),
         }
-
-    async def _deliver(self, delivery: Delivery) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout, transport=self._transport, follow_redirects=False
-            )
-        for attempt, delay in enumerate((0.0, *self.retry_delays)):
-            if attempt:
-                await asyncio.sleep(delay)
-            url = self.url
-            if url is None:
-                return
-            headers = self._headers(delivery)
-            delivery.last_headers = headers
-            try:
-                response = await self._client.post(url, content=delivery.body, headers=headers)
-            except httpx.HTTPError as exc:
-                delivery.attempts.append(Attempt(str(now_local()), None, type(exc).__name__))
-                continue
-            delivery.attempts.append(Attempt(str(now_local()), response.status_code, None))
-            if 200 <= response.status_code < 300:
-                delivery.delivered = True
-                return

@@ -15,7 +15,8 @@ declare module 'vue-router' {
 }
 
 /**
- * Pages of other parts of the UI (src/router/supervisor.ts: `supervisorRoutes`, or `routes`
+ * Pages of other parts of the UI (src/router/supervisor.ts or src/router/<part>.routes.ts:
+ * `supervisorRoutes`, or `routes`
  * or a default export; children of the signed-in layout) and their menu entries
  * (`supervisorMenu`). Found with import.meta.glob, so a missing file simply adds nothing.
  */
@@ -28,7 +29,7 @@ function collect(modules: Record<string, Record<string, unknown>>): RouteRecordR
   return out
 }
 
-const extraModules = import.meta.glob<Record<string, unknown>>('./supervisor.ts', { eager: true })
+const extraModules = import.meta.glob<Record<string, unknown>>(['./supervisor.ts', './*.routes.ts'], { eager: true })
 
 export const extraRoutes: RouteRecordRaw[] = collect(extraModules)
 

@@ -291,4 +291,4 @@ const en = {
 
 export type Messages = typeof en
 // helper-supervisor's strings live in supervisor.en.ts (merged in when the file exists)
-export default extend(en, import.meta.glob('./supervisor.en.ts', { eager: true }))
+export default extend(en, import.meta.glob('./*.en.ts', { eager: true }))

@@ -290,4 +290,4 @@ const zhCN: Messages = {
 }
 
 // helper-supervisor's strings live in supervisor.zh-CN.ts (merged in when the file exists)
-export default extend(zhCN, import.meta.glob('./supervisor.zh-CN.ts', { eager: true }))
+export default extend(zhCN, import.meta.glob('./*.zh-CN.ts', { eager: true }))
