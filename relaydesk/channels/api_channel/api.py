@@ -14,21 +14,18 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import ValidationError
 
 from relaydesk.audit import service as audit
 from relaydesk.auth.deps import Require
 from relaydesk.auth.principal import Principal
-from relaydesk.channels import apply_settings, inbox_secrets
+from relaydesk.channels import apply_settings
 from relaydesk.channels.api_channel.inbound import parse_message, receive, verify
 from relaydesk.channels.api_channel.schemas import AppMessageOut, SigningSecretOut
 from relaydesk.channels.api_channel.settings import load_settings
-from relaydesk.channels.sms.runtime import channel_inbox
+from relaydesk.channels.ingress import signed_request
 from relaydesk.conversations.repository import InboxRepository
 from relaydesk.errors import Conflict
 from relaydesk.integrations.api import get_keyring
-from relaydesk.integrations.callbacks import CallbackMisconfigured, IncomingCallback
-from relaydesk.kit.crypto import DecryptionFailed
 from relaydesk.kit.db import DbSession
 from relaydesk.kit.schemas import COMMON_ERRORS, error_responses
 from relaydesk.webhooks.signing import generate_secret
@@ -57,21 +54,11 @@ HMAC-SHA256(secret bytes, "{id}.{timestamp}.{body}")>`. Body:
 async def post_app_message(
     inbox_id: uuid.UUID, request: Request, response: Response, session: DbSession
 ) -> AppMessageOut:
-    inbox = await channel_inbox(session, inbox_id, "api")
-    try:
-        settings = load_settings(inbox.settings or {})
-    except ValidationError as exc:
-        raise CallbackMisconfigured(f"the API inbox's settings are invalid: {exc}") from None
-    try:
-        secret = inbox_secrets(get_keyring(request), inbox).get("signing_secret")
-    except DecryptionFailed as exc:
-        raise CallbackMisconfigured(f"the inbox's secrets cannot be decrypted: {exc}") from None
-    body = await request.body()
-    scope = request.scope
-    incoming = IncomingCallback(
-        scope["method"], scope["path"], request.headers, scope["query_string"].decode("latin-1"),
-        body, request.headers.get("content-type", ""),
+    inbox, settings, secret, incoming = await signed_request(
+        request, session, inbox_id, "api", label="API", load_settings=load_settings,
+        credential="signing_secret",
     )  # fmt: skip
+    body = incoming.body
     verification = verify(settings, secret, incoming)
     message = parse_message(body)
     received = await receive(session, inbox, settings, message, verification)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.channels import inbox_secrets
+from relaydesk.channels.ingress import signed_request
 from relaydesk.channels.sms.inbound import (
     DeliveryReport,
     InboundSms,
@@ -25,12 +25,8 @@ from relaydesk.channels.sms.inbound import (
     receive_messages,
     verify,
 )
-from relaydesk.channels.sms.runtime import channel_inbox
 from relaydesk.channels.sms.settings import SmsSettings, load_settings
 from relaydesk.conversations.models import Inbox
-from relaydesk.integrations.api import get_keyring
-from relaydesk.integrations.callbacks import CallbackMisconfigured, IncomingCallback
-from relaydesk.kit.crypto import DecryptionFailed
 from relaydesk.kit.db import DbSession
 from relaydesk.kit.schemas import error_responses
 
@@ -52,21 +48,11 @@ class GatewayAck(BaseModel):
 
 async def _verified(request: Request, session: AsyncSession,
                     inbox_id: uuid.UUID) -> tuple[Inbox, SmsSettings, bytes]:  # fmt: skip
-    inbox = await channel_inbox(session, inbox_id, "sms")
-    try:
-        settings = load_settings(inbox.settings or {})
-    except ValidationError as exc:
-        raise CallbackMisconfigured(f"the SMS inbox's settings are invalid: {exc}") from None
-    try:
-        secret = inbox_secrets(get_keyring(request), inbox).get("access_key_secret")
-    except DecryptionFailed as exc:
-        raise CallbackMisconfigured(f"the inbox's secrets cannot be decrypted: {exc}") from None
-    body = await request.body()
-    scope = request.scope
-    incoming = IncomingCallback(
-        scope["method"], scope["path"], request.headers, scope["query_string"].decode("latin-1"),
-        body, request.headers.get("content-type", ""),
+    inbox, settings, secret, incoming = await signed_request(
+        request, session, inbox_id, "sms", label="SMS", load_settings=load_settings,
+        credential="access_key_secret",
     )  # fmt: skip
+    body = incoming.body
     verify(settings, secret, incoming)
     return inbox, settings, body
 

@@ -17,19 +17,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from relaydesk.auth.deps import Require
 from relaydesk.auth.principal import Principal
-from relaydesk.channels import inbox_secrets
-from relaydesk.channels.sms.runtime import channel_inbox
+from relaydesk.channels.ingress import signed_request
 from relaydesk.channels.voice.calls import apply_event
 from relaydesk.channels.voice.dial import DialIn, DialOut, click_to_call
 from relaydesk.channels.voice.protocol import parse_event, verify
 from relaydesk.channels.voice.settings import load_settings
 from relaydesk.integrations.api import get_keyring, get_registry
-from relaydesk.integrations.callbacks import CallbackMisconfigured, IncomingCallback
-from relaydesk.kit.crypto import DecryptionFailed
 from relaydesk.kit.db import DbSession
 from relaydesk.kit.schemas import COMMON_ERRORS, error_responses
 
@@ -59,21 +56,11 @@ async def voice_event(inbox_id: uuid.UUID, request: Request, session: DbSession)
     "direction", "customerNumber", "cno", ...}`` (docs/channels.md, "Voice / call centre").
     The customer's number becomes a verified phone identity; the call becomes a call record
     in a conversation; each (call, event) applies once."""
-    inbox = await channel_inbox(session, inbox_id, "voice")
-    try:
-        settings = load_settings(inbox.settings or {})
-    except ValidationError as exc:
-        raise CallbackMisconfigured(f"the voice inbox's settings are invalid: {exc}") from None
-    try:
-        secret = inbox_secrets(get_keyring(request), inbox).get("app_secret")
-    except DecryptionFailed as exc:
-        raise CallbackMisconfigured(f"the inbox's secrets cannot be decrypted: {exc}") from None
-    body = await request.body()
-    scope = request.scope
-    incoming = IncomingCallback(
-        scope["method"], scope["path"], request.headers, scope["query_string"].decode("latin-1"),
-        body, request.headers.get("content-type", ""),
+    inbox, settings, secret, incoming = await signed_request(
+        request, session, inbox_id, "voice", label="voice", load_settings=load_settings,
+        credential="app_secret",
     )  # fmt: skip
+    body = incoming.body
     verify(settings, secret, incoming)
     event = parse_event(body)
     applied = await apply_event(session, inbox, settings, event)
