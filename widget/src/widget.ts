@@ -2,6 +2,7 @@
 
 import { Api, ApiError, type ChatMessage, type Config, type Profile, type Session } from './api'
 import { Connection } from './connection'
+import { visitorForm } from './forms'
 import { CHAT_ICON, CLIP_ICON, formatBytes, h, icon } from './dom'
 import { type Locale, pickLocale, type T, translator } from './i18n'
 import { CSS } from './styles'
@@ -241,41 +242,19 @@ export class Widget {
 
   /** The pre-chat form, or the offline form (with the message itself). */
   private form(offline: boolean): void {
-    const t = this.t
-    const c = this.config!
-    const fields: Array<[keyof Profile, string]> = [['name', 'text'], ['phone', 'tel'], ['email', 'email']]
-    const inputs: Partial<Record<keyof Profile, HTMLInputElement>> = {}
-    const error = h('div', { class: 'error', role: 'alert' })
-    const message = h('textarea', { rows: '4', required: true, maxlength: String(c.max_message_chars) })
-    const form = h('form', { class: 'card' }, h('p', {}, offline ? this.text(c.offline_message) : t('prechatTitle')))
-    for (const [name, type] of fields) {
-      const rule = c.prechat.enabled ? c.prechat[name] : name === 'name' ? 'optional' : offline ? 'optional' : 'hidden'
-      if (rule === 'hidden') continue
-      const input = (inputs[name] = h('input', { type, name, required: rule === 'required', autocomplete: name === 'phone' ? 'tel' : name }))
-      form.append(h('label', {}, `${t(name)}${rule === 'required' ? ` (${t('required')})` : ''}`, input))
-    }
-    if (offline) form.append(h('label', {}, t('message'), message))
-    const submit = h('button', { class: 'primary', type: 'submit' }, offline ? t('leave') : t('start'))
-    form.append(error, submit)
-    form.onsubmit = async (e) => {
-      e.preventDefault()
-      submit.disabled = true
-      error.textContent = ''
-      const profile: Profile = {}
-      for (const [name] of fields) if (inputs[name] && inputs[name]!.value.trim()) profile[name] = inputs[name]!.value.trim()
-      try {
+    const form = visitorForm(this.config!, offline, {
+      t: this.t,
+      text: (value) => this.text(value),
+      submit: async (profile, message) => {
         await this.connect(profile)
         this.leftMessage = offline
         this.renderBody()
-        if (offline && message.value.trim()) {
-          this.send({ text: message.value.trim() })
-          this.note(t('thanks'))
+        if (offline && message) {
+          this.send({ text: message })
+          this.note(this.t('thanks'))
         }
-      } catch (err) {
-        error.textContent = t('error', { message: (err as Error).message })
-        submit.disabled = false
-      }
-    }
+      },
+    })
     this.body.append(form)
   }
 
