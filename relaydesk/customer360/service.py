@@ -19,13 +19,11 @@ from relaydesk.auth.principal import Principal
 from relaydesk.customer360.models import CustomerPanel
 from relaydesk.customer360.repository import PanelRepository
 from relaydesk.customer360.schemas import MAX_PANELS, PanelIn, PanelOut, PanelPatch
-from relaydesk.errors import Conflict, NotFound, ValidationFailed
+from relaydesk.errors import Conflict, NotFound
 from relaydesk.integrations.instances import InstanceService
 from relaydesk.integrations.models import ConnectorInstance
+from relaydesk.integrations.param_check import check_action_params, invalid
 from relaydesk.integrations.secrets import instance_spec
-from relaydesk.integrations.spec import ConnectorSpec
-from relaydesk.integrations.spec import validate_params as validate
-from relaydesk.integrations.templating import TemplateError, has_template, template_references
 from relaydesk.kit.crypto import Keyring
 from relaydesk.kit.db import utcnow
 
@@ -37,12 +35,7 @@ _EDITABLE = (
 )  # fmt: skip
 
 
-def _invalid(loc: Sequence[str | int], message: str) -> ValidationFailed:
-    where = ".".join(str(p) for p in loc)
-    return ValidationFailed(
-        f"{where}: {message}",
-        details=[{"loc": ["body", *loc], "msg": message, "type": "value_error"}],
-    )
+_invalid = invalid
 
 
 class PanelService:
@@ -144,7 +137,8 @@ class PanelService:
             raise _invalid(["action"], f"{spec.name}.{action_name} writes; a panel only reads")
         source = values.get("source_panel")
         await self._check_source(key, source)
-        self._check_params(spec, action_name, values.get("params") or {}, source is not None)
+        roots = ("customer", "source") if source is not None else ("customer",)
+        check_action_params(spec, action_name, values.get("params") or {}, roots)
         known = set(action.mapping.fields) if action.mapping is not None else None
         for index, item in enumerate(values.get("fields") or []):
             head = str(item["path"]).split(".", 1)[0]
@@ -167,37 +161,3 @@ class PanelService:
         if await self.repo.depending_on(key):
             raise _invalid(["source_panel"], f"panel {key!r} is the source of another panel "
                            "(one level only)")  # fmt: skip
-
-    @staticmethod
-    def _check_params(
-        spec: ConnectorSpec, action_name: str, params: dict[str, Any], has_source: bool
-    ) -> None:
-        action = spec.action(action_name)
-        roots = {"customer", "source"} if has_source else {"customer"}
-        literals: dict[str, Any] = {}
-        for name, value in params.items():
-            if name not in action.params:
-                raise _invalid(["params", name], f"not a parameter of {spec.name}.{action_name} "
-                               f"(one of {', '.join(action.params) or 'none'})")  # fmt: skip
-            if not has_template(value):
-                literals[name] = value
-                continue
-            try:
-                references = template_references(value)
-            except TemplateError as exc:
-                raise _invalid(["params", name], str(exc)) from None
-            for ref in sorted(references):
-                if ref.split(".", 1)[0] not in roots:
-                    allowed = " or ".join(sorted(roots))
-                    raise _invalid(["params", name], f"a template may read {allowed} only, "
-                                   f"not {ref!r}")  # fmt: skip
-        for name, param in action.params.items():
-            if param.required and name not in params:
-                raise _invalid(["params", name], f"required by {spec.name}.{action_name}")
-        try:
-            validate(spec, action_name, literals)
-        except ValidationFailed as exc:
-            for detail in exc.details or []:
-                loc = detail.get("loc", [])
-                if len(loc) > 1 and loc[1] in literals:
-                    raise _invalid(["params", *loc[1:]], str(detail.get("msg"))) from None

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit import service as audit
 from relaydesk.auth.principal import Principal
-from relaydesk.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from relaydesk.errors import Conflict, Forbidden, NotFound
 from relaydesk.integrations.models import ConnectorInstance
+from relaydesk.integrations.param_check import check_action_params, invalid
 from relaydesk.integrations.repository import ConnectorInstanceRepository
 from relaydesk.integrations.secrets import instance_spec
-from relaydesk.integrations.spec import ConnectorSpec, action_permission, validate_params
-from relaydesk.integrations.templating import TemplateError, has_template, template_references
+from relaydesk.integrations.spec import action_permission
+from relaydesk.integrations.templating import TemplateError, template_references
 from relaydesk.kit.db import utcnow
 from relaydesk.routing.models import PriorityRule
 from relaydesk.routing.priority_schemas import PriorityRuleIn, PriorityRuleOut
@@ -42,12 +43,7 @@ def clean_skills(skills: Sequence[str]) -> list[str]:
     return sorted({s.strip().lower() for s in skills if s.strip()})
 
 
-def _invalid(loc: Sequence[str | int], message: str) -> ValidationFailed:
-    where = ".".join(str(p) for p in loc)
-    return ValidationFailed(
-        f"{where}: {message}",
-        details=[{"loc": ["body", *loc], "msg": message, "type": "value_error"}],
-    )
+_invalid = invalid
 
 
 def rule_permission(instance: ConnectorInstance, action: str) -> str:
@@ -161,7 +157,7 @@ class PriorityRuleService:
                            f"(one of {', '.join(spec.actions)})")  # fmt: skip
         if action.effect != "read":
             raise _invalid(["action"], f"{spec.name}.{body.action} writes; a rule only reads")
-        self._check_params(spec, body.action, body.params)
+        check_action_params(spec, body.action, body.params, ("customer",))
         self._check_condition(body.condition)
         if body.priority is None and body.team_id is None and not clean_skills(body.skills):
             raise _invalid(["priority"], "a rule must set a priority, a team or skills")
@@ -186,36 +182,6 @@ class PriorityRuleService:
         if instance is None:
             raise _invalid(["instance"], f"no connector instance {ref!r}")
         return instance
-
-    @staticmethod
-    def _check_params(spec: ConnectorSpec, action_name: str, params: dict[str, Any]) -> None:
-        action = spec.action(action_name)
-        literals: dict[str, Any] = {}
-        for name, value in params.items():
-            if name not in action.params:
-                raise _invalid(["params", name], f"not a parameter of {spec.name}.{action_name} "
-                               f"(one of {', '.join(action.params) or 'none'})")  # fmt: skip
-            if not has_template(value):
-                literals[name] = value
-                continue
-            try:
-                references = template_references(value)
-            except TemplateError as exc:
-                raise _invalid(["params", name], str(exc)) from None
-            for ref in sorted(references):
-                if ref.split(".", 1)[0] != "customer":
-                    raise _invalid(["params", name], f"a template may read customer only, "
-                                   f"not {ref!r}")  # fmt: skip
-        for name, param in action.params.items():
-            if param.required and name not in params:
-                raise _invalid(["params", name], f"required by {spec.name}.{action_name}")
-        try:
-            validate_params(spec, action_name, literals)
-        except ValidationFailed as exc:
-            for detail in exc.details or []:
-                loc = detail.get("loc") or []
-                if len(loc) > 1 and loc[1] in literals:
-                    raise _invalid(["params", loc[1]], str(detail.get("msg"))) from None
 
     @staticmethod
     def _check_condition(condition: str) -> None:
