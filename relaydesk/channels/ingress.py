@@ -16,13 +16,15 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.channels import inbox_secrets
-from relaydesk.channels.sms.runtime import channel_inbox
 from relaydesk.conversations.models import Inbox
+from relaydesk.errors import NotFound
 from relaydesk.integrations.api import get_keyring
 from relaydesk.integrations.callbacks import CallbackMisconfigured, IncomingCallback
 from relaydesk.kit.crypto import DecryptionFailed
+from relaydesk.kit.db import scope_session, unscoped
+from relaydesk.tenancy.models import Tenant
 
-__all__ = ["signed_request"]
+__all__ = ["channel_inbox", "signed_request"]
 
 S = TypeVar("S")
 
@@ -57,3 +59,20 @@ async def signed_request(
         body, request.headers.get("content-type", ""),
     )  # fmt: skip
     return inbox, settings, secret, incoming
+
+
+async def channel_inbox(session: AsyncSession, inbox_id: uuid.UUID, channel: str) -> Inbox:
+    """The enabled ``channel`` inbox of an active tenant, and scope ``session`` to its tenant.
+
+    Anything else (unknown id, another channel, disabled inbox or tenant) is one 404, so the
+    URL space cannot be probed.
+    """
+    with unscoped(session):
+        inbox = await session.get(Inbox, inbox_id)
+        tenant = await session.get(Tenant, inbox.tenant_id) if inbox is not None else None
+    if inbox is None or tenant is None or inbox.channel != channel or not inbox.enabled:
+        raise NotFound(f"no {channel} inbox {inbox_id} here")
+    if not tenant.is_active:
+        raise NotFound(f"no {channel} inbox {inbox_id} here")
+    scope_session(session, inbox.tenant_id)
+    return inbox

@@ -8,15 +8,30 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from relaydesk.auth.deps import CurrentPrincipal
+from relaydesk.auth.principal import Principal
 from relaydesk.errors import Forbidden
 from relaydesk.kit.db import DbSession
+from relaydesk.kit.masking import detect_and_mask_text
 from relaydesk.kit.pagination import Page, PageParams, page_params
 from relaydesk.kit.schemas import COMMON_ERRORS
+from relaydesk.notifications.models import Notification
 from relaydesk.notifications.schemas import MarkedOut, NotificationOut, UnreadOut
 from relaydesk.notifications.service import NotificationService, notify
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _out(notification: Notification, principal: Principal) -> NotificationOut:
+    """A notification as its reader may see it: a rule's text can quote a customer's phone,
+    ID or e-mail, which is masked inside the text for readers without ``customers.pii.view``
+    (as in its realtime frame)."""
+    out = NotificationOut.model_validate(notification)
+    if principal.has("customers.pii.view"):
+        return out
+    return out.model_copy(
+        update={"title": detect_and_mask_text(out.title), "body": detect_and_mask_text(out.body)}
+    )
 
 
 @router.get("", response_model=Page[NotificationOut], responses=COMMON_ERRORS)
@@ -28,9 +43,7 @@ async def list_notifications(
 ) -> Page[NotificationOut]:
     """Your notifications, newest first (an API key has none)."""
     rows, cursor = await NotificationService(session, principal.user_id).page(paging, unread=unread)
-    return Page[NotificationOut](
-        items=[NotificationOut.model_validate(n) for n in rows], next_cursor=cursor
-    )
+    return Page[NotificationOut](items=[_out(n, principal) for n in rows], next_cursor=cursor)
 
 
 @router.get("/unread-count", response_model=UnreadOut, responses=COMMON_ERRORS)
@@ -60,7 +73,7 @@ async def send_test(principal: CurrentPrincipal, session: DbSession) -> Notifica
         body="Notifications reach you. 通知功能正常。", source={"kind": "test"},
     )  # fmt: skip
     rows, _ = await NotificationService(session, principal.user_id).page(PageParams(limit=1))
-    return NotificationOut.model_validate(rows[0])
+    return _out(rows[0], principal)
 
 
 @router.post("/{notification_id}/read", response_model=NotificationOut, responses=COMMON_ERRORS)
@@ -69,4 +82,4 @@ async def mark_read(
 ) -> NotificationOut:
     """Mark one of your notifications read (404 for anyone else's)."""
     notification = await NotificationService(session, principal.user_id).mark_read(notification_id)
-    return NotificationOut.model_validate(notification)
+    return _out(notification, principal)

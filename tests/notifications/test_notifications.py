@@ -101,3 +101,20 @@ async def test_test_notification_and_api_keys(
     mine = (await client.get(f"{API}/notifications", headers=owner)).json()["items"]
     r = await client.post(f"{API}/notifications/{mine[0]['id']}/read", headers=key)
     assert r.status_code == 404
+
+
+async def test_personal_data_in_a_notification_is_masked_for_readers_without_pii_view(
+    notifications_app: FastAPI, client: httpx.AsyncClient, db: Database, org_a: Org
+) -> None:
+    """A rule's notification text may quote the customer; the list shows it as the realtime
+    frame does: the phone and e-mail masked inside the text, the rest readable."""
+    async with db.job(org_a.id) as session:
+        await notify(session, org_a.id, role="agent", title="回电 13812345678",
+                     body="客户 13812345678 (li.lei@example.cn) 要求退款 SO20261121001")  # fmt: skip
+    agent = await login(client, org_a, "agent")
+    item = (await client.get(f"{API}/notifications", headers=agent)).json()["items"][0]
+    text = item["title"] + item["body"]
+    assert "13812345678" not in text and "li.lei@example.cn" not in text
+    assert "5678" in item["title"] and "要求退款 SO20261121001" in item["body"]
+    marked = (await client.post(f"{API}/notifications/{item['id']}/read", headers=agent)).json()
+    assert "13812345678" not in marked["title"] + marked["body"]
