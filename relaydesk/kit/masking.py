@@ -70,9 +70,9 @@ _CN_ADMIN_PREFIX: Final = re.compile(
     rf"(?P<city>{_ADMIN_UNIT}{{1,9}}?(?:市|自治州|地区|盟))?"
     rf"(?P<district>{_ADMIN_UNIT}{{1,12}}?(?:区|县|市|旗))?"
 )
-#: letters right before a number that make it an identifier (``SO13800138000``)...
-_ID_PREFIX: Final = re.compile(r"([A-Za-z]{2,})[-_]?\Z")
-#: ...unless they end with one of these contact labels (``Tel13800138000``)
+#: capital letters right before a number that make it an identifier (``SO13800138000``)...
+_ID_PREFIX: Final = re.compile(r"(?<![A-Za-z])([A-Z]{2,8})[-_]?\Z")
+#: ...unless they contain one of these contact labels (``TEL13800138000``, ``TELNO1380...``)
 _CONTACT_LABELS: Final = ("tel", "phone", "mobile", "mob", "cell", "fax", "contact", "id",
                           "card", "qq", "wx", "vx", "wechat", "sfz")  # fmt: skip
 _ADDRESS_FALLBACK_KEEP: Final = 6
@@ -82,16 +82,19 @@ _MASK_FILL: Final = "****"
 # only ever matches a complete run of digits: a 20-digit order number is never partly masked.
 # E-mail addresses are handled in a separate pass (only when the text contains "@") so the
 # common case, text without personal data, costs a single cheap scan. At any position the
-# numeric alternatives are tried in order: ID card, mobile, landline, bank card. Digit runs
-# dash-joined to four hex characters (UUID segments such as ``...-1234-5678-...``) are
-# skipped, and so are numbers glued to a code of two or more Latin letters (the identifier
-# rule: ``SO13800138000``, ``SF_1234...``), unless the letters are a contact label.
+# numeric alternatives are tried in order: ID card, mobile, landline, bank card. Digits inside
+# a whole UUID are skipped, and so are numbers glued to a code of two to eight capital
+# letters (the identifier rule: ``SO13800138000``, ``SF_1234...``), unless the code holds a
+# contact label.
 _TEXT_EMAIL: Final = re.compile(
     r"(?<![A-Za-z0-9._%+\-*@])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
 )
-_NUM_END: Final = r"(?![0-9]|-[0-9A-Fa-f]{4})"
+_NUM_END: Final = r"(?![0-9])"
+_UUID: Final = re.compile(
+    r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])"
+)
 _TEXT_NUMBER: Final = re.compile(
-    r"(?<![0-9])(?<![0-9A-Fa-f]{4}-)(?=[+0-9])(?:"
+    r"(?<![0-9])(?=[+0-9])(?:"
     rf"(?P<id18>[0-9]{{17}}[0-9Xx]{_NUM_END})"
     r"|(?P<id15>[1-9][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
     rf"{_NUM_END})"
@@ -300,15 +303,25 @@ def _mask_email_match(m: re.Match[str]) -> str:
 
 
 def _is_identifier(m: re.Match[str]) -> bool:
-    """The number is glued to a code of 2+ Latin letters that is not a contact label."""
+    """The number is glued to a code of 2-8 capital letters that holds no contact label
+    (``+86...`` is never part of a code)."""
     start = m.start()
+    if m.string.startswith("+", start):
+        return False
     prefix = _ID_PREFIX.search(m.string, max(0, start - 24), start)
-    return prefix is not None and not prefix.group(1).lower().endswith(_CONTACT_LABELS)
+    if prefix is None:
+        return False
+    code = prefix.group(1).lower()
+    return not any(label in code for label in _CONTACT_LABELS)
 
 
-def _mask_number_match(m: re.Match[str]) -> str:
+def _in_uuid(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
+    return any(a <= m.start() < b or a < m.end() <= b for a, b in spans)
+
+
+def _mask_number_match(m: re.Match[str], uuids: list[tuple[int, int]] | None = None) -> str:
     found = m.group(0)
-    if _is_identifier(m):
+    if _is_identifier(m) or (uuids and _in_uuid(m, uuids)):
         return found
     if m.group("id18") is not None or m.group("id15") is not None:
         return _mask_id_digits(found)
@@ -332,12 +345,16 @@ def detect_and_mask_text(text: str) -> str:
 
     * numbers are only matched as whole digit runs, so longer numbers (order numbers,
       timestamps) are left untouched rather than partly masked;
-    * a number glued to a code of two or more Latin letters, optionally joined by ``-`` or
+    * a number glued to a code of two to eight capital letters, optionally joined by ``-`` or
       ``_``, is an identifier (order, waybill, ticket number): ``SO13800138000``,
-      ``SF-13800138000``, ``JD_110101199003077777`` stay as they are, unless the letters end
-      with a contact label (``tel``, ``phone``, ``mobile``, ``mob``, ``cell``, ``fax``,
+      ``SF-13800138000``, ``JD_110101199003077777`` stay as they are, unless the code holds
+      a contact label (``tel``, ``phone``, ``mobile``, ``mob``, ``cell``, ``fax``,
       ``contact``, ``id``, ``card``, ``qq``, ``wx``, ``vx``, ``wechat``, ``sfz``):
-      ``Tel13800138000`` is masked. One letter is not a code (``x13800138000`` is masked).
+      ``TEL13800138000`` is masked. Words are not codes: ``Tel13800138000``, ``call me
+      at13800138000``, ``PhoneNumber13800138000`` and ``x13800138000`` are masked, and so is
+      ``whatsapp+8613800138000`` (a ``+`` starts a number, not a code's tail);
+    * digits inside a whole UUID (``01234567-1234-1234-1234-123456789012``); a number next
+      to a dash is otherwise still a number (``13800138000-1234``: an extension is kept).
 
     An 18-character run is always treated as an ID number, never as a phone or bank card; a
     bare 11-digit run starting ``13``-``19`` is a mobile number, whatever the system meant.
@@ -347,4 +364,6 @@ def detect_and_mask_text(text: str) -> str:
         return text
     if "@" in text:
         text = _TEXT_EMAIL.sub(_mask_email_match, text)
+    if "-" in text and (uuids := [u.span() for u in _UUID.finditer(text)]):
+        return _TEXT_NUMBER.sub(lambda m: _mask_number_match(m, uuids), text)
     return _TEXT_NUMBER.sub(_mask_number_match, text)

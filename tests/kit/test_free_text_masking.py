@@ -75,8 +75,8 @@ id_cards = st.from_regex(r"[1-9][0-9]{16}[0-9X]", fullmatch=True)
 emails = st.from_regex(r"[a-z][a-z0-9._]{1,12}[a-z0-9]@[a-z0-9]{2,10}\.(com|cn|net)",
                        fullmatch=True)  # fmt: skip
 #: codes in front of order, waybill and ticket numbers (SO, JD, SF, YT, ORD ...)
-codes = st.from_regex(r"[A-Z]{2,4}|[a-z]{2,4}", fullmatch=True).filter(
-    lambda c: not c.lower().endswith(LABELS)
+codes = st.from_regex(r"[A-Z]{2,4}", fullmatch=True).filter(
+    lambda c: not any(label in c.lower() for label in LABELS)
 )
 
 
@@ -147,6 +147,17 @@ def test_masking_twice_changes_nothing(parts: list[str]) -> None:
     ("座机(0755)2345 6789", "座机(0755)****6789"),
     ("订单SO13800138000，运单SF-1234567890123，工单GD202611190011", None),
     ("Tel13800138000", "Tel138****8000"),
+    # words and labels are not codes; a + starts a number; a dash does not hide one
+    ("PhoneNumber13800138000", "PhoneNumber138****8000"),
+    ("Mobile No13800138000", "Mobile No138****8000"),
+    ("Tel_No13800138000", "Tel_No138****8000"),
+    ("TELNO13800138000", "TELNO138****8000"),
+    ("call me at13800138000", "call me at138****8000"),
+    ("whatsapp+8613800138000", "whatsapp+86138****8000"),
+    ("电话13800138000-1234", "电话138****8000-1234"),
+    ("身份证110101199003077777-abcd", "身份证110***********7777-abcd"),
+    ("beef-13800138000", "beef-138****8000"),
+    ("req 01234567-1234-1234-1234-138001380001 ok", None),
     ("2026-11-21 10:30 付款 ¥1,234.56，发票号26332000000000000010", None),
     ("0755-1234567", None),  # local numbers never start with 1: not a landline
 ])  # fmt: skip
