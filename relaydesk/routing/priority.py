@@ -156,7 +156,7 @@ def _timed_out(seconds: float) -> Execution:
 class _Caller(IntegrationService):
     """The hub's own pipeline and records, with a timeout (the call needs no session)."""
 
-    async def call(
+    async def lookup(
         self, target: _Target, params: dict[str, Any], within: float
     ) -> tuple[Execution, ActionOutcome]:
         started = time.perf_counter()
@@ -231,7 +231,9 @@ async def evaluate(db: Database, plan: _Plan) -> Decision:
             principal = rule_principal(rule, plan.tenant_slug,
                                        action_permission(target.spec, rule.action))  # fmt: skip
             caller = _Caller(None, principal, runtime.registry, runtime.keyring)  # type: ignore[arg-type]
-            execution, outcome = await caller.call(target, params, min(rule.timeout_seconds, left))
+            execution, outcome = await caller.lookup(
+                target, params, min(rule.timeout_seconds, left)
+            )
             answers[key] = outcome
             decision.calls.append((principal, PanelCall(target.instance, target.spec,
                                                         rule.action, params, execution,

@@ -228,4 +228,38 @@ describe('the open conversation', () => {
     await wb.send('Hello', false)
     expect(wb.selectedMessages.at(-1)?.body).toBe('Hello')
   })
+
+  it('shows a reply\'s delivery state live: queued with the retry error, sent, failed with the reason', async () => {
+    const reply = msg(9, CONV(1), { direction: 'out', author_type: 'agent', body: 'Hello', status: 'queued' })
+    const { wb, sock, api } = await start([conv(1)], { [CONV(1)]: [msg(1, CONV(1)), reply] })
+    await wb.select(CONV(1))
+    const reads = api.calls('GET', `/api/v1/conversations/${CONV(1)}/messages`).length
+    const state = () => wb.selectedMessages.find((m) => m.id === reply.id)!
+    const change = (id: string, status: string, previous: string, error: string | null = null) =>
+      sock.event(id, 'message.status_changed', {
+        conversation_id: CONV(1), message_id: reply.id, status, previous_status: previous, error,
+      })
+
+    change(E(2), 'queued', 'queued', 'the app\'s webhook answered HTTP 503 (attempt 1, retrying)')
+    expect(state()).toMatchObject({ status: 'queued', error: expect.stringContaining('HTTP 503') })
+    change(E(3), 'sent', 'queued')
+    expect(state()).toMatchObject({ status: 'sent', error: null })
+    change(E(4), 'failed', 'sent', 'not delivered (UNDELIV)')
+    expect(state()).toMatchObject({ status: 'failed', error: 'not delivered (UNDELIV)' })
+    // an older state never comes back, and nothing had to be read again
+    change(E(5), 'queued', 'queued', 'late')
+    expect(state()).toMatchObject({ status: 'failed', error: 'not delivered (UNDELIV)' })
+    await settle()
+    expect(api.calls('GET', `/api/v1/conversations/${CONV(1)}/messages`)).toHaveLength(reads)
+  })
+
+  it('reads the messages again when a reply it does not know yet changes state', async () => {
+    const messages = { [CONV(1)]: [msg(1, CONV(1))] }
+    const { wb, sock } = await start([conv(1)], messages)
+    await wb.select(CONV(1))
+    const other = msg(10, CONV(1), { direction: 'out', author_type: 'agent', body: 'from another tab', status: 'sent' })
+    messages[CONV(1)]!.push(other)
+    sock.event(E(2), 'message.status_changed', { conversation_id: CONV(1), message_id: other.id, status: 'sent', previous_status: 'queued' })
+    await vi.waitFor(() => expect(wb.selectedMessages.map((m) => m.body)).toContain('from another tab'))
+  })
 })

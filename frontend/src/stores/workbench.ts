@@ -6,81 +6,18 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref, shallowRef } from 'vue'
 
-import { call, client, type Customer, type Schemas } from '@/api/client'
+import { call, client, type Customer } from '@/api/client'
 import { useAuthStore } from '@/stores/auth'
-import { useRealtimeStore, type RealtimeEvent } from '@/stores/realtime'
+import { useRealtimeStore } from '@/stores/realtime'
+import { canMove, liveEvents, type Notice } from '@/stores/workbenchLive'
+import {
+  byActivity, DEFAULT_FILTERS, matches, listQuery, MESSAGE_PAGE, PAGE_SIZE, TYPING_TTL_MS,
+  type AssignBody, type Conversation, type ConversationPatch, type Filters, type Message,
+} from '@/stores/workbenchModel'
 
-export type Conversation = Schemas['ConversationOut']
-export type Message = Schemas['MessageOut']
-export type Canned = Schemas['CannedOut']
-export type Inbox = Schemas['InboxOut']
-export type ConversationPatch = Schemas['ConversationPatch']
-export type AssignBody = Schemas['AssignIn']
+export type { Notice } from '@/stores/workbenchLive'
 
-export type View = 'mine' | 'unassigned' | 'team' | 'all'
-export type Status = 'open' | 'pending' | 'snoozed' | 'resolved'
-export type Channel = 'web_chat' | 'email' | 'sms' | 'voice' | 'api'
-export type Priority = 'low' | 'normal' | 'high' | 'urgent'
-
-export const VIEWS: View[] = ['mine', 'unassigned', 'team', 'all']
-export const STATUSES: Status[] = ['open', 'pending', 'snoozed', 'resolved']
-export const CHANNELS: Channel[] = ['web_chat', 'email', 'sms', 'voice', 'api']
-export const PRIORITIES: Priority[] = ['low', 'normal', 'high', 'urgent']
-
-export interface Filters {
-  view: View
-  teamId: string | null
-  status: Status | ''
-  channel: Channel | ''
-  priority: Priority | ''
-}
-
-export const DEFAULT_FILTERS: Filters = { view: 'mine', teamId: null, status: 'open', channel: '', priority: '' }
-export const PAGE_SIZE = 30
-export const MESSAGE_PAGE = 50
-/** a typing signal without its "stopped" counterpart fades after this long */
-export const TYPING_TTL_MS = 6_000
-
-/** How far a message got; a later answer never moves it back. */
-const STATUS_RANK: Record<string, number> = { queued: 1, sent: 2, delivered: 3, read: 4, failed: 2 }
-
-/** What the workbench tells people about (desktop notifications, screen pops). */
-export type Notice =
-  | { kind: 'assigned'; conversation: Conversation }
-  | { kind: 'call'; conversationId: string | null; customerId: string | null; event: RealtimeEvent }
-
-/** The list query the API understands for these filters. */
-export function listQuery(f: Filters): Record<string, string> {
-  const q: Record<string, string> = {}
-  if (f.view === 'mine') q.assignee = 'me'
-  else if (f.view === 'unassigned') q.assignee = 'unassigned'
-  else if (f.view === 'team' && f.teamId) q.team_id = f.teamId
-  if (f.status) q.status = f.status
-  if (f.channel) q.channel = f.channel
-  if (f.priority) q.priority = f.priority
-  return q
-}
-
-/** Whether a conversation belongs in the list under these filters. */
-export function matches(c: Conversation, f: Filters, myId: string | null): boolean {
-  if (f.view === 'mine' && c.assignee_id !== myId) return false
-  if (f.view === 'unassigned' && c.assignee_id !== null) return false
-  if (f.view === 'team' && f.teamId && c.team_id !== f.teamId) return false
-  if (f.status && c.status !== f.status) return false
-  if (f.channel && c.channel !== f.channel) return false
-  if (f.priority && c.priority !== f.priority) return false
-  return true
-}
-
-/** Latest activity first; ties by id (uuid7, time-ordered). */
-export function byActivity(a: Conversation, b: Conversation): number {
-  if (a.last_message_at !== b.last_message_at) return a.last_message_at < b.last_message_at ? 1 : -1
-  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
-}
-
-function str(value: unknown): string | null {
-  return typeof value === 'string' && value ? value : null
-}
+export * from '@/stores/workbenchModel'
 
 export const useWorkbenchStore = defineStore('workbench', () => {
   const auth = useAuthStore()
@@ -220,7 +157,7 @@ export const useWorkbenchStore = defineStore('workbench', () => {
     for (const m of incoming) {
       const known = all.get(m.id)
       // answers can cross: never take a reply's status back (delivered → queued)
-      if (known && (STATUS_RANK[known.status] ?? 0) > (STATUS_RANK[m.status] ?? 0)) continue
+      if (known && !canMove(known.status, m.status)) continue
       all.set(m.id, m)
     }
     messages[id] = [...all.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -360,73 +297,11 @@ export const useWorkbenchStore = defineStore('workbench', () => {
 
   // --- realtime -----------------------------------------------------------------------------
 
-  function applyEvent(event: RealtimeEvent): void {
-    const p = event.payload
-    const conversationId = str(p.conversation_id)
-    const type = event.event_type
-    if (type === 'typing.agent' || type === 'typing.visitor') {
-      if (!conversationId) return
-      const user = str(p.user_id)
-      if (type === 'typing.agent' && user === myId.value) return // our own, echoed
-      setTyping(conversationId, type === 'typing.agent' ? `agent:${user ?? '?'}` : 'customer', p.on !== false)
-      return
-    }
-    if (type === 'message.read' && conversationId) {
-      const ids = new Set(Array.isArray(p.message_ids) ? (p.message_ids as string[]) : [])
-      const list = messages[conversationId]
-      if (list) messages[conversationId] = list.map((m) => (ids.has(m.id) ? { ...m, status: 'read' } : m))
-      return
-    }
-    if (type.startsWith('customer.')) {
-      const customerId = str(p.customer_id) ?? str(p.id)
-      if (customerId && customers[customerId]) void fetchCustomer(customerId)
-      return
-    }
-    if (type.startsWith('call.')) {
-      if (type === 'call.ringing' || type === 'call.offered') {
-        const target = str(p.user_id) ?? str(p.agent_id) ?? str(p.assignee_id)
-        if (!target || target === myId.value) {
-          notifier?.({ kind: 'call', conversationId, customerId: str(p.customer_id), event })
-        }
-      }
-      if (conversationId) void refreshConversation(conversationId)
-      return
-    }
-    if (!conversationId || !(type.startsWith('conversation.') || type.startsWith('message.'))) return
-
-    const known = byId[conversationId]
-    if (type === 'message.received' || type === 'message.sent') {
-      if (type === 'message.received') setTyping(conversationId, 'customer', false)
-      if (known) {
-        const patch: Partial<Conversation> = { last_message_at: event.occurred_at ?? known.last_message_at }
-        if (type === 'message.received' && selectedId.value !== conversationId) {
-          patch.unread_count = (known.unread_count || 0) + 1
-        }
-        byId[conversationId] = { ...known, ...patch }
-        if (listIds.value.includes(conversationId)) sortList()
-      }
-      if (selectedId.value === conversationId) {
-        void refreshMessages(conversationId).then(() => {
-          if (type === 'message.received') return markRead(conversationId)
-        }).catch(() => undefined)
-      }
-    } else if (type === 'conversation.status_changed' && known) {
-      byId[conversationId] = { ...known, status: String(p.status ?? known.status) }
-    } else if (type === 'conversation.assigned') {
-      if (known) byId[conversationId] = { ...known, assignee_id: str(p.assignee_id), team_id: str(p.team_id) }
-      const toMe = myId.value !== null && str(p.assignee_id) === myId.value
-      const wasMine = str(p.previous_assignee_id) === myId.value
-      if (toMe && !wasMine && str(p.by) !== myId.value) {
-        void refreshConversation(conversationId).then(() => {
-          const c = byId[conversationId]
-          if (c) notifier?.({ kind: 'assigned', conversation: c })
-        })
-        return
-      }
-      if (selectedId.value === conversationId && p.note) void refreshMessages(conversationId).catch(() => undefined)
-    }
-    void refreshConversation(conversationId)
-  }
+  const applyEvent = liveEvents({
+    byId, listIds, selectedId, messages, customers, myId, sortList, setTyping, refreshConversation,
+    refreshMessages, markRead, fetchCustomer,
+    notify: (notice) => notifier?.(notice),
+  })
 
   /** Follow the realtime events; (re)load the list whenever the socket could not resume. */
   function connect(): void {

@@ -112,23 +112,30 @@ export function duration(seconds: number): string {
 }
 
 export interface Attachment {
+  /** position in message.attachments: the download endpoint's {index} */
+  index: number
   name: string
   contentType: string | null
   size: number | null
   url: string | null
   refused: string | null
+  /** kept by Relaydesk (no public link): downloaded through the API with the agent's token */
+  stored: boolean
 }
 
 export function attachments(message: Pick<Message, 'attachments'>): Attachment[] {
-  return (message.attachments ?? []).map((raw) => {
+  return (message.attachments ?? []).map((raw, index) => {
     const a = obj(raw)
     const url = safeUrl(a.url)
+    const refused = text(a.refused)
     return {
+      index,
       name: text(a.filename) ?? text(a.name) ?? (url ? (url.split('/').pop() ?? url) : '?'),
       contentType: text(a.content_type),
       size: typeof a.size === 'number' ? a.size : null,
       url,
-      refused: text(a.refused),
+      refused,
+      stored: !refused && !!text(a.storage_key),
     }
   })
 }
