@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from relaydesk.errors import ValidationFailed
-from relaydesk.kit.masking import mask_generic
+from relaydesk.kit.masking import detect_and_mask_text, mask_generic
 
 __all__ = [
     "KEY_RE",
@@ -25,6 +25,7 @@ __all__ = [
     "check_attributes",
     "coerce_value",
     "mask_attributes",
+    "mask_free_text",
 ]
 
 KEY_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -140,11 +141,37 @@ def _keys(details: Iterable[dict[str, Any]]) -> set[str]:
     return {str(d["loc"][-1]) for d in details}
 
 
+def mask_free_text(value: Any) -> Any:
+    """Personal data found inside a free-form value (strings, lists, maps) masked.
+
+    Strings go through :func:`detect_and_mask_text` (mobiles, landlines, ID numbers, bank
+    cards, e-mail addresses); an integer that reads as such a number (``13812345678``)
+    becomes its masked string. Other values are returned unchanged.
+    """
+    if isinstance(value, str):
+        return detect_and_mask_text(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        text = str(value)
+        masked = detect_and_mask_text(text)
+        return value if masked == text else masked
+    if isinstance(value, Mapping):
+        return {key: mask_free_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_free_text(item) for item in value]
+    return value
+
+
 def mask_attributes(values: Mapping[str, Any], pii_keys: frozenset[str]) -> dict[str, Any]:
-    """Personal attributes masked (as strings); the others unchanged."""
-    if not pii_keys:
-        return dict(values)
+    """Personal attributes masked (as strings); personal data inside the others masked too.
+
+    An attribute not defined as personal is still free text (a note, data mapped from another
+    system): a mobile number or e-mail address written into it is masked where found.
+    """
     return {
-        key: mask_generic(str(value)) if key in pii_keys and value is not None else value
+        key: mask_generic(str(value))
+        if key in pii_keys and value is not None
+        else mask_free_text(value)
         for key, value in values.items()
     }

@@ -1,14 +1,15 @@
 """Customer bodies: validated input, and the one serializer that masks personal data.
 
 Every customer response is built by :meth:`CustomerOut.from_model`; it masks the personal
-fields (:data:`PII_FIELDS`) unless the principal holds ``customers.pii.view``.
+fields (:data:`PII_FIELDS`) unless the principal holds ``customers.pii.view``; personal data
+written into the free-text fields (name, company, tags, attributes) is masked where found.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
@@ -27,7 +28,7 @@ from relaydesk.customers.normalise import (
     normalise_id_number,
     normalise_phone,
 )
-from relaydesk.kit.masking import PiiKind, mask
+from relaydesk.kit.masking import PiiKind, detect_and_mask_text, mask
 from relaydesk.kit.schemas import RequestModel, ResponseModel
 
 __all__ = [
@@ -202,11 +203,14 @@ class CustomerOut(ResponseModel):
             for name, kind in PII_FIELDS.items()
         }
         attributes = dict(customer.attributes)
+        # free text can hold personal data too (a visitor who typed a mobile number as the
+        # name, a note in a tag): masked where found, like messages are for log lines
+        text: Callable[[str], str] = (lambda v: v) if clear else detect_and_mask_text
         return cls(
             id=customer.id,
-            name=customer.name,
-            company=customer.company,
-            tags=list(customer.tags),
+            name=text(customer.name),
+            company=None if customer.company is None else text(customer.company),
+            tags=[text(tag) for tag in customer.tags],
             attributes=attributes if clear else mask_attributes(attributes, pii_attributes),
             identities=[IdentityOut.from_model(i, principal) for i in identities],
             created_at=customer.created_at,
