@@ -18,9 +18,11 @@ of the job:
   ``degrade_seconds``; retries are always jobs. A success that changes the endpoint's health
   (the first after a failure or after a quiet minute) updates it once per batch.
 
-Items that waited longer than half the grace period (a backlog), items for an endpoint that
-failed meanwhile and items still queued at shutdown are *released*: their job is made due
-now, so the runner sends them.
+Items that waited longer than half the grace period (a backlog, checked again right before
+the request), items for an endpoint that failed meanwhile and items still queued at shutdown
+are *released*: their job is made due now, so the runner sends them. Each item waits for its
+endpoint's turn (``per_endpoint`` at a time) before it takes one of the shared slots, so a
+slow endpoint never holds up the deliveries to the others.
 """
 
 from __future__ import annotations
@@ -113,6 +115,10 @@ class DirectSender:
         self.linger = linger
         self.batch_size = batch_size
         self._queue: deque[tuple[float, Prepared]] = deque()
+        #: handed over and not yet sent or released (queued, or waiting for their endpoint)
+        self._pending = 0
+        #: waited too long or the sender stopped meanwhile: for the pump to release
+        self._late: list[Prepared] = []
         self._results: list[tuple[Prepared, Outcome]] = []
         self._slots = asyncio.Semaphore(concurrency)
         self._per_endpoint: dict[uuid.UUID, asyncio.Semaphore] = {}
@@ -151,8 +157,9 @@ class DirectSender:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks.clear()
-        left = [prepared for _, prepared in self._queue]
+        left = [prepared for _, prepared in self._queue] + self._late
         self._queue.clear()
+        self._late = []
         with contextlib.suppress(Exception):  # else the jobs run after the grace period
             await self._flush()
             await self._release(left)
@@ -160,33 +167,38 @@ class DirectSender:
     # --- intake -------------------------------------------------------------------------
 
     def accepts(self, endpoint_id: uuid.UUID) -> bool:
-        if not self._running or len(self._queue) >= self.max_queue:
+        if not self._running or self._pending >= self.max_queue:
             return False
+        return self._healthy(endpoint_id)
+
+    def _healthy(self, endpoint_id: uuid.UUID) -> bool:
         until = self._degraded.get(endpoint_id)
         return until is None or until <= time.monotonic()
 
     def submit(self, items: Sequence[Prepared]) -> None:
         now = time.monotonic()
         self._queue.extend((now, item) for item in items)
+        self._pending += len(items)
         self._wake.set()
 
     # --- sending ------------------------------------------------------------------------
+
+    def _fresh(self, queued_at: float) -> bool:
+        """Not waited past half the grace period (after that its job may send it too)."""
+        return time.monotonic() - queued_at <= self.grace / 2
 
     async def _pump(self) -> None:
         while self._running:
             await self._wake.wait()
             self._wake.clear()
-            released: list[Prepared] = []
+            released, self._late = self._late, []
             while self._queue and self._running:
-                queued_at, prepared = self._queue[0]
-                stale = time.monotonic() - queued_at > self.grace / 2
-                if stale or not self.accepts(prepared.endpoint_id):
-                    self._queue.popleft()
+                queued_at, prepared = self._queue.popleft()
+                if not self._fresh(queued_at) or not self._healthy(prepared.endpoint_id):
+                    self._pending -= 1
                     released.append(prepared)
                     continue
-                await self._slots.acquire()
-                self._queue.popleft()
-                task = asyncio.create_task(self._send_one(prepared))
+                task = asyncio.create_task(self._send_one(queued_at, prepared))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
             if released:
@@ -195,14 +207,22 @@ class DirectSender:
                 except Exception:  # their jobs run after the grace period
                     log.warning("webhooks.direct_release_failed", count=len(released))
 
-    async def _send_one(self, prepared: Prepared) -> None:
+    async def _send_one(self, queued_at: float, prepared: Prepared) -> None:
+        """Wait for the endpoint's turn first, then for a shared slot: a slow endpoint holds
+        ``per_endpoint`` slots at most, and never delays the other endpoints' deliveries.
+        What waited too long, or whose endpoint failed meanwhile, goes back to its job."""
         try:
             gate = self._per_endpoint.get(prepared.endpoint_id)
             if gate is None:
                 gate = self._per_endpoint[prepared.endpoint_id] = asyncio.Semaphore(
                     self.per_endpoint
                 )
-            async with gate:
+            async with gate, self._slots:
+                if not (self._running and self._fresh(queued_at)
+                        and self._healthy(prepared.endpoint_id)):  # fmt: skip
+                    self._late.append(prepared)
+                    self._wake.set()
+                    return
                 outcome = await send(prepared)
             if not outcome.ok:
                 self._degraded[prepared.endpoint_id] = time.monotonic() + self.degrade_seconds
@@ -211,7 +231,7 @@ class DirectSender:
             if len(self._results) >= self.batch_size:
                 self._full.set()
         finally:
-            self._slots.release()
+            self._pending -= 1
 
     # --- recording ----------------------------------------------------------------------
 

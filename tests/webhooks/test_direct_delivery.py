@@ -195,3 +195,45 @@ async def test_a_failure_is_recorded_like_a_job_and_the_endpoint_takes_the_job_p
     finally:
         await sender.stop()
     assert len(receiver.of("fail")) == 1
+
+
+async def test_a_slow_endpoint_never_holds_up_another_and_its_backlog_goes_to_the_jobs(
+    live: Database, settings: Settings, receiver: Receiver
+) -> None:
+    """One request in flight per endpoint, two shared slots: a burst to an endpoint that
+    takes a second per answer keeps one slot; another tenant's delivery is sent at once with
+    the other; what waited for the slow endpoint past half the grace period is not sent
+    directly (its job would send it too) but released to its job, due now."""
+    receiver.slow_seconds = 1.0
+    slow_org = await make_org(live, f"ws-{uuid.uuid4().hex[:8]}", roles=())
+    fast_org = await make_org(live, f"wq-{uuid.uuid4().hex[:8]}", roles=())
+    await _endpoint(live, settings, slow_org.id, receiver.url("slow"))
+    await _endpoint(live, settings, fast_org.id, receiver.url("ok"))
+    sender = direct.DirectSender(live, grace=1.0, per_endpoint=1, concurrency=2, linger=0.01)
+    await sender.start()
+    relay = Relay(live, InProcessBackend(Dispatcher(live)))
+    try:
+        for n in range(4):
+            await _order(live, slow_org.id, f"SO-SLOW{n}")
+        await _order(live, fast_org.id, "SO-FAST")
+        while await relay.run_once():
+            pass
+        handed_over = time.monotonic()
+        await _until(lambda: _done(live, fast_org.id, 1), seconds=5.0)
+        assert time.monotonic() - handed_over < 0.9  # not behind the slow endpoint's second
+        (fast,) = await _rows(live, fast_org.id, WebhookDelivery)
+        (job,) = await _jobs(live, fast.id)
+        assert (job.status, job.attempts) == ("done", 0)  # sent directly, not by its job
+
+        async def backlog_released() -> bool:
+            rows = await _rows(live, slow_org.id, WebhookDelivery)
+            jobs = [job for row in rows for job in await _jobs(live, row.id)]
+            due = [j for j in jobs if j.status == "pending" and j.run_at <= utcnow()]
+            return len(due) == 3
+
+        await _until(backlog_released, seconds=5.0)
+        await _until(lambda: _done(live, slow_org.id, 1), seconds=5.0)
+    finally:
+        await sender.stop()
+    assert len(receiver.of("slow")) == 1  # the other three are their jobs' to send
+    assert len(receiver.of("ok")) == 1
