@@ -39,13 +39,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
+import httpx
+import structlog
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit import service as audit
 from relaydesk.auth.principal import Principal
 from relaydesk.conversations.repository import ConversationRepository, MessageRepository
-from relaydesk.errors import NotFound
+from relaydesk.errors import NotFound, ServiceUnavailable
 from relaydesk.kit.db import Database, database_of
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ SAFE_TYPES: Final = frozenset(
 #: types that may be shown inline when asked for (PDF viewers run scripts: never inline)
 INLINE_TYPES: Final = SAFE_TYPES - {"application/pdf"}
 CHUNK: Final = 64 * 1024
+log = structlog.get_logger(__name__)
 #: what attachment_key() writes: attachments/<tenant>/<sha256[:2]>/<sha256>
 _KEY: Final = re.compile(
     r"^attachments/(?P<tenant>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
@@ -186,11 +189,15 @@ def _stat_file(path: Path) -> int | None:
 
 
 async def open_blob(stores: Sequence[BlobStorage], key: str) -> Blob | None:
-    """The stored bytes of ``key`` from the first store that has them (None: none has)."""
+    """The stored bytes of ``key`` from the first store that has them (None: none has).
+
+    A store that cannot be read (S3 answering an error or not answering) is skipped; if no
+    other store has the file, that is a 503 naming the failure, not a 404 or a 500."""
     from relaydesk.channels.email.storage import LocalStorage
 
     if _KEY.match(key) is None:
         return None
+    failure: str | None = None
     for store in stores:
         if isinstance(store, LocalStorage):
             path = store.root / key
@@ -202,7 +209,16 @@ async def open_blob(stores: Sequence[BlobStorage], key: str) -> Blob | None:
             data = await store.get(key)
         except (FileNotFoundError, ValueError):
             continue
+        except (OSError, httpx.HTTPError) as exc:
+            failure = type(exc).__name__
+            log.warning("attachments.store_unreadable", error=failure, detail=str(exc)[:200])
+            continue
         return Blob(len(data), _memory_chunks(data))
+    if failure is not None:
+        raise ServiceUnavailable(
+            "the attachment store cannot be read now; try again later",
+            details={"store_error": failure},
+        )
     return None
 
 

@@ -227,9 +227,12 @@ class FakeBucket:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.gets = 0
+        self.down = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")
+        if self.down:
+            return httpx.Response(503, text="<Error><Code>SlowDown</Code></Error>")
         path = request.url.path
         if request.method == "PUT":
             self.objects[path] = request.content
@@ -260,6 +263,11 @@ async def test_files_in_an_s3_bucket_download_the_same_way(
     r = await client.get(url(conversation, message), headers=agent)
     assert r.status_code == 200 and r.content == PDF and bucket.gets == 1
     assert unquote(r.headers["content-disposition"].split("''", 1)[1]) == NAME
+    bucket.down = True  # the bucket answers errors: unavailable for now, not missing, no 500
+    down = await client.get(url(conversation, message), headers=agent)
+    assert down.status_code == 503 and down.json()["error"]["code"] == "unavailable"
+    assert "SlowDown" not in down.text  # the store's own answer stays in the log
+    bucket.down = False
     bucket.objects.clear()  # the object was deleted behind our back
     gone = await client.get(url(conversation, message), headers=agent)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "attachment_missing"
