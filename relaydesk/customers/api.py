@@ -21,6 +21,7 @@ from relaydesk.customers.merge_api import router as merge_router
 from relaydesk.customers.merge_api import suggestions_router
 from relaydesk.customers.openapi import responses, xml_body
 from relaydesk.customers.schemas import (
+    PII_VIEW,
     CustomerFilters,
     CustomerIn,
     CustomerOut,
@@ -136,7 +137,7 @@ async def update_customer(
     ``attributes`` replaces the whole map (required attributes must be in it).
     """
     service = CustomerService(session, principal.actor)
-    customer = await service.update(customer_id, body)
+    customer = await service.update(customer_id, body, masked=not principal.has(PII_VIEW))
     return (await service.views([customer])).out(customer, principal)
 
 

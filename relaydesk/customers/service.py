@@ -19,6 +19,7 @@ from relaydesk.audit import service as audit
 from relaydesk.audit.service import Actor
 from relaydesk.auth.principal import Principal
 from relaydesk.customers.attributes import Definition, check_attributes
+from relaydesk.customers.echoes import keep_masked_echoes
 from relaydesk.customers.events import emit_changed
 from relaydesk.customers.identities import guess_keys, normalise_identity
 from relaydesk.customers.identity_service import IdentityService, sync_profile
@@ -160,11 +161,19 @@ class CustomerService:
                            actor=self.actor)  # fmt: skip
         return customer
 
-    async def update(self, customer_id: uuid.UUID, patch: CustomerPatch) -> Customer:
+    async def update(
+        self, customer_id: uuid.UUID, patch: CustomerPatch, *, masked: bool = False
+    ) -> Customer:
+        """``masked``: the caller reads masked values, and sending one back keeps the stored
+        value (:func:`keep_masked_echoes`)."""
         customer = await self.repo.get_live_or_404(customer_id)
         changes = patch.changes()
+        needed = masked or "attributes" in changes
+        definitions = await definitions_by_key(self.session) if needed else {}
+        if masked:
+            pii = frozenset(key for key, d in definitions.items() if d.pii)
+            changes = keep_masked_echoes(changes, customer, pii)
         if "attributes" in changes:
-            definitions = await definitions_by_key(self.session)
             changes["attributes"] = check_attributes(changes["attributes"], definitions)
         before = {name: getattr(customer, name) for name in changes}
         for name, value in changes.items():

@@ -74,3 +74,30 @@ async def test_owner_with_pii_view_sees_the_free_text_as_written(
     got = (await client.get(f"{BASE}/{created.json()['id']}", headers=owner)).json()
     assert got["masked"] is False
     assert {k: got[k] for k in FREE_TEXT} == FREE_TEXT
+
+
+async def test_an_agent_saving_what_they_read_keeps_the_stored_values(
+    client: httpx.AsyncClient, org_a: Org
+) -> None:
+    """The agent's edit form sends the masked values back with its one real change: the
+    stored values stay as written, and only the change is applied."""
+    owner = await login(client, org_a, "owner")
+    body = {**FREE_TEXT, "phone": "13912345678", "email": "wang.li@example.cn"}
+    created = await client.post(BASE, json=body, headers=owner)
+    assert created.status_code == 201, created.text
+    url = f"{BASE}/{created.json()['id']}"
+    agent = await login(client, org_a, "agent")
+    seen = (await client.get(url, headers=agent)).json()
+    assert seen["phone"] != "13912345678" and seen["name"] == "139****5678"
+    # (a masked phone or e-mail sent back is refused as invalid, so forms leave them out)
+    echo = {k: seen[k] for k in ("name", "company", "attributes")}
+    echo["tags"] = [*seen["tags"], "已回访"]
+    echo["attributes"] = {**seen["attributes"], "order_count": 13}
+    saved = await client.patch(url, json=echo, headers=agent)
+    assert saved.status_code == 200, saved.text
+    stored = (await client.get(url, headers=owner)).json()
+    assert stored["tags"] == [*FREE_TEXT["tags"], "已回访"]
+    assert stored["attributes"] == {**FREE_TEXT["attributes"], "order_count": 13}
+    for name in ("name", "company"):
+        assert stored[name] == FREE_TEXT[name]
+    assert (stored["phone"], stored["email"]) == ("+8613912345678", "wang.li@example.cn")
