@@ -101,6 +101,7 @@ async def queues(principal: Supervisor, session: DbSession) -> list[QueueOut]:
             team_id=team.id, team_name=team.name,
             mode=setting.mode if setting else "round_robin",
             auto_assign=setting.auto_assign if setting else True,
+            skills=list(setting.skills or []) if setting else [],
             waiting=int(waiting.get(team.id, 0)),
             agents_online=sum(a.status == "online" for a in agents),
             agents=[AgentLoadOut(**a.__dict__) for a in agents],

@@ -40,6 +40,7 @@ class QueueOut(ResponseModel):
     team_name: str
     mode: str
     auto_assign: bool
+    skills: list[str] = Field(description="Skills the team's agents need (PUT /routing/teams/{id})")
     waiting: int
     agents_online: int
     agents: list[AgentLoadOut]

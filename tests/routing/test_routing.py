@@ -157,6 +157,9 @@ async def test_routing_settings_validation_and_isolation(
     r = await client.put(f"{API}/routing/teams/{team}", headers=owner,
                          json={"mode": "least_busy", "skills": ["VIP", "vip"]})  # fmt: skip
     assert r.status_code == 200 and r.json()["skills"] == ["vip"]
+    queues = (await client.get(f"{API}/routing/queues", headers=owner)).json()
+    mine = next(q for q in queues if q["team_id"] == team)
+    assert (mine["mode"], mine["skills"]) == ("least_busy", ["vip"])  # what the admin page shows
     bad = await client.put(f"{API}/routing/teams/{team}", headers=owner, json={"mode": "random"})
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["loc"] == ["body", "mode"]
     other = await login(client, org_b, "owner")

@@ -5879,6 +5879,11 @@ export interface components {
             mode: string;
             /** Auto Assign */
             auto_assign: boolean;
+            /**
+             * Skills
+             * @description Skills the team's agents need (PUT /routing/teams/{id})
+             */
+            skills: string[];
             /** Waiting */
             waiting: number;
             /** Agents Online */

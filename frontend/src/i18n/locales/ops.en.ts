@@ -21,7 +21,6 @@ const opsEn = {
       skills: 'Skills', skillsHint: 'Type a skill and press Enter', timeout: 'Timeout (s)',
       deleteConfirm: 'Delete the priority rule {name}?',
       teamsIntro: 'How each team hands out its waiting conversations to online agents below their capacity.',
-      skillsUnknown: 'The API does not return a team’s required skills: saving a team sets exactly the skills shown here (empty: none).',
       mode: 'Assignment', modes: { round_robin: 'Round robin', least_busy: 'Least busy' },
       autoAssign: 'Auto-assign', teamSkills: 'Required skills', noTeams: 'No teams yet',
       teamSaved: 'Routing of {team} saved',

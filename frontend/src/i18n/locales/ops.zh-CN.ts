@@ -19,7 +19,6 @@ const opsZh = {
       skills: '技能', skillsHint: '输入技能后按回车', timeout: '超时（秒）',
       deleteConfirm: '删除优先级规则 {name}？',
       teamsIntro: '各团队如何把排队中的会话分给在线且未满负荷的坐席。',
-      skillsUnknown: '接口不返回团队现有的技能要求：保存时会把团队技能设置为此处所示（为空即无要求）。',
       mode: '分配方式', modes: { round_robin: '轮流分配', least_busy: '最空闲优先' },
       autoAssign: '自动分配', teamSkills: '技能要求', noTeams: '还没有团队',
       teamSaved: '{team} 的分配设置已保存',

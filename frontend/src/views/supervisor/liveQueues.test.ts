@@ -21,7 +21,7 @@ let waiting = 1
 function queues(): Queue[] {
   return [
     {
-      team_id: TEAM, team_name: '售后一组', mode: 'round_robin', auto_assign: true, waiting, agents_online: 1,
+      team_id: TEAM, team_name: '售后一组', mode: 'round_robin', auto_assign: true, skills: [], waiting, agents_online: 1,
       agents: [
         { user_id: 'u-busy', display_name: '王小燕', status: 'online', capacity: 5, skills: [], open_conversations: 5 },
         { user_id: 'u-free', display_name: '李雷', status: 'online', capacity: 5, skills: [], open_conversations: 1 },

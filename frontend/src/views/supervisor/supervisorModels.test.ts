@@ -88,8 +88,8 @@ describe('queue helpers', () => {
   it('totals count an agent of several teams once', () => {
     const li = agent('li', 'online', 2, 5)
     const queues: Queue[] = [
-      { team_id: 't1', team_name: 'A', mode: 'round_robin', auto_assign: true, waiting: 2, agents_online: 1, agents: [li, agent('wang', 'away', 1, 5)] },
-      { team_id: 't2', team_name: 'B', mode: 'least_busy', auto_assign: true, waiting: 3, agents_online: 1, agents: [li] },
+      { team_id: 't1', team_name: 'A', mode: 'round_robin', auto_assign: true, skills: [], waiting: 2, agents_online: 1, agents: [li, agent('wang', 'away', 1, 5)] },
+      { team_id: 't2', team_name: 'B', mode: 'least_busy', auto_assign: true, skills: [], waiting: 3, agents_online: 1, agents: [li] },
     ]
     expect(totals(queues)).toEqual({ waiting: 5, agentsOnline: 1, agents: 2, open: 3, capacity: 5 })
   })
