@@ -124,6 +124,8 @@ async def set_delivery_state(
         "inbox_id": str(message.inbox_id), "channel": inbox.channel if inbox else "?",
         "customer_id": str(conversation.customer_id) if conversation else "",
         "status": status, "previous_status": previous, "error": error,
+        "department_id": str(conversation.department_id)
+        if conversation and conversation.department_id else None,
     }, tenant_id=message.tenant_id)  # fmt: skip
 
 

@@ -10,6 +10,10 @@ from relaydesk.events.catalogue import EventSpec, register_event
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    #: the conversation's department: realtime shows the event to department-scoped users of
+    #: that department only (none: to users who are not department-scoped)
+    department_id: str | None = None
+
 
 class ConversationCreated(_Payload):
     conversation_id: str

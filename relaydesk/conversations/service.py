@@ -64,6 +64,7 @@ def message_payload(conversation: Conversation, message: Message) -> dict[str, A
         "customer_id": str(conversation.customer_id), "author_type": message.author_type,
         "author_id": message.author_id, "content_type": message.content_type,
         "text": message.body, "attachments": len(message.attachments or []),
+        "department_id": _sid(conversation.department_id),
     }  # fmt: skip
 
 
@@ -166,7 +167,7 @@ class ConversationService:
         await emit(self.session, "conversation.created", {
             "conversation_id": str(conversation.id), "inbox_id": str(inbox.id),
             "channel": inbox.channel, "customer_id": str(customer.id), "subject": subject,
-            "team_id": _sid(inbox.team_id),
+            "team_id": _sid(inbox.team_id), "department_id": _sid(department_id),
         }, tenant_id=inbox.tenant_id)  # fmt: skip
         return conversation
 
@@ -255,6 +256,7 @@ class ConversationService:
             "assignee_id": _sid(assignee), "team_id": _sid(team),
             "previous_assignee_id": _sid(previous[0]), "previous_team_id": _sid(previous[1]),
             "note": body.note, "by": self.actor.id,
+            "department_id": _sid(conversation.department_id),
         }, tenant_id=conversation.tenant_id)  # fmt: skip
         return conversation
 
@@ -298,6 +300,7 @@ class ConversationService:
         await emit(self.session, "conversation.status_changed", {
             "conversation_id": str(conversation.id), "customer_id": str(conversation.customer_id),
             "status": status, "previous_status": previous, "by": by,
+            "department_id": _sid(conversation.department_id),
         }, tenant_id=conversation.tenant_id)  # fmt: skip
 
     async def mark_read(self, conversation_id: uuid.UUID) -> Conversation:

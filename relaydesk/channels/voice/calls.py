@@ -192,6 +192,10 @@ async def _assign(service: ConversationService, conversation: Conversation,
     return conversation
 
 
+def _sid(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def payload(content: dict[str, Any], message: Message, conversation: Conversation,
             inbox: Inbox, name: str) -> dict[str, Any]:  # fmt: skip
     """The ``call.<name>`` payload of the record as it stands."""
@@ -207,7 +211,8 @@ def payload(content: dict[str, Any], message: Message, conversation: Conversatio
         body["answered"] = content.get("answered_at") is not None
         body["transcript"] = (body["transcript"] or "")[:4000] or None
     return {**body, "conversation_id": str(conversation.id), "message_id": str(message.id),
-            "customer_id": str(conversation.customer_id), "inbox_id": str(inbox.id)}  # fmt: skip
+            "customer_id": str(conversation.customer_id), "inbox_id": str(inbox.id),
+            "department_id": _sid(conversation.department_id)}  # fmt: skip
 
 
 async def apply_event(session: AsyncSession, inbox: Inbox, settings: VoiceSettings,

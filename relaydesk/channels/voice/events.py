@@ -39,6 +39,8 @@ class _Call(BaseModel):
     #: ringing | answered | ended: the call as it stands now
     status: str
     started_at: dt.datetime | None = None
+    #: the conversation's department (realtime: department-scoped users see their own only)
+    department_id: str | None = None
 
 
 class CallRinging(_Call):
