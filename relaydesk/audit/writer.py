@@ -8,9 +8,12 @@ before. What changes is who commits: every row that arrives while a write is in 
 into the next transaction together, so under load one commit (and on SQLite one write lock)
 serves many requests. An idle writer writes at once.
 
-The chain stays one chain per tenant: the writer locks the tenant's head row
-(``SELECT ... FOR UPDATE``; SQLite's write lock serialises anyway) and appends in arrival
-order, so several processes may each run a writer.
+The chain stays one chain per tenant, appended in arrival order. The writer remembers the
+head it last committed for each tenant and moves it with one compare-and-set
+``UPDATE ... WHERE seq = :seq AND hash = :hash``; when that matches no row (another process,
+or an ``audit.record`` in someone's unit of work, appended since), it locks and reads the
+head row (``SELECT ... FOR UPDATE``; SQLite's write lock serialises anyway) and links the
+rows after it instead. So several processes may each run a writer.
 
 A batch that fails is retried one item at a time, so one bad item fails only its own caller.
 A caller that is cancelled (its client went away) does not cancel its write: the external
@@ -33,10 +36,13 @@ from relaydesk.audit.models import AuditChainHead, AuditEntry
 from relaydesk.audit.service import GENESIS, Actor, chained, entry_fields
 from relaydesk.kit.db import Base, Database, database_of
 
-__all__ = ["Also", "AuditWriter", "writer_for"]
+__all__ = ["Also", "AuditWriter", "Row", "writer_for"]
 
 #: more work in one transaction, after the audit row: ``await also(session)``
 Also = Callable[[AsyncSession], Awaitable[Any]]
+#: a row to insert with the audit row: a new ORM object, or (table, column values) for the
+#: table's plain ``INSERT`` (cheaper: no ORM object; Python-side column defaults apply)
+Row = Base | tuple[Table, dict[str, Any]]
 
 _EXTENSION = "audit_writer"
 
@@ -44,7 +50,7 @@ _EXTENSION = "audit_writer"
 @dataclass(slots=True)
 class _Item:
     fields: dict[str, Any]
-    rows: Sequence[Base]
+    rows: Sequence[Row]
     also: Also | None
     done: asyncio.Future[None] = field(repr=False)
 
@@ -57,6 +63,8 @@ class AuditWriter:
         self.max_batch = max_batch
         self._queue: list[_Item] = []
         self._task: asyncio.Task[None] | None = None
+        #: (seq, hash) of each tenant's head as this writer last committed it
+        self._heads: dict[uuid.UUID, tuple[int, str]] = {}
         #: transactions written (for tests and the benchmark)
         self.batches = 0
 
@@ -70,7 +78,7 @@ class AuditWriter:
         target_type: str | None = None,
         target_id: str | uuid.UUID | None = None,
         details: Mapping[str, Any] | None = None,
-        rows: Sequence[Base] = (),
+        rows: Sequence[Row] = (),
         also: Also | None = None,
     ) -> None:
         """Append an audit row (plus ``rows`` and ``also``'s writes, in the same
@@ -107,25 +115,36 @@ class AuditWriter:
     async def _write(self, batch: list[_Item]) -> None:
         # Core statements on the job's connection: no ORM flush, no bulk-update evaluator,
         # no tenant guard (a system session); ``also`` shares the same transaction
-        async with self.db.job(system=True) as session:
-            conn = await session.connection()
-            tenants: dict[uuid.UUID, list[_Item]] = {}
-            for item in batch:
-                tenants.setdefault(item.fields["tenant_id"], []).append(item)
-            entries: list[dict[str, Any]] = []
-            for tenant_id, items in tenants.items():
-                entries += await _append_chain(conn, tenant_id, items)
-            await conn.execute(_AUDIT.insert(), entries)
-            groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
-            for item in batch:
-                for row in item.rows:
-                    table, values = _row_values(row)
-                    groups.setdefault((table, tuple(values)), []).append(values)
-            for (table, _keys), values_list in groups.items():
-                await conn.execute(table.insert(), values_list)
-            for item in batch:
-                if item.also is not None:
-                    await item.also(session)
+        tenants: dict[uuid.UUID, list[_Item]] = {}
+        for item in batch:
+            tenants.setdefault(item.fields["tenant_id"], []).append(item)
+        heads: dict[uuid.UUID, tuple[int, str]] = {}
+        try:
+            async with self.db.job(system=True) as session:
+                conn = await session.connection()
+                entries: list[dict[str, Any]] = []
+                # heads locked in one order in every process: two writers never deadlock
+                for tenant_id, items in sorted(tenants.items(), key=lambda t: str(t[0])):
+                    rows, heads[tenant_id] = await _append_chain(
+                        conn, tenant_id, items, self._heads.get(tenant_id)
+                    )
+                    entries += rows
+                await conn.execute(_AUDIT.insert(), entries)
+                groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+                for item in batch:
+                    for row in item.rows:
+                        table, values = row if isinstance(row, tuple) else _row_values(row)
+                        groups.setdefault((table, tuple(values)), []).append(values)
+                for (table, _keys), values_list in groups.items():
+                    await conn.execute(table.insert(), values_list)
+                for item in batch:
+                    if item.also is not None:
+                        await item.also(session)
+        except BaseException:
+            for tenant_id in tenants:  # not committed: read the head again next time
+                self._heads.pop(tenant_id, None)
+            raise
+        self._heads.update(heads)
         self.batches += 1
 
 
@@ -133,51 +152,79 @@ _AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 _HEAD: Table = AuditChainHead.__table__  # type: ignore[assignment]
 
 
+#: per mapped class: its table and (attribute, column, Python-side default) of each column
+_SHAPES: dict[type, tuple[Table, list[tuple[str, str, Any]]]] = {}
+
+
+def _shape(cls: type) -> tuple[Table, list[tuple[str, str, Any]]]:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        mapper: Any = sa_inspect(cls)
+        columns = []
+        for prop in mapper.column_attrs:
+            column = prop.columns[0]
+            default = column.default
+            if default is not None and not (default.is_scalar or default.is_callable):
+                default = None
+            columns.append((prop.key, column.key, default))
+        shape = _SHAPES[cls] = (mapper.local_table, columns)
+    return shape
+
+
 def _row_values(row: Base) -> tuple[Table, dict[str, Any]]:
     """The table and column values of a new ORM object, its Python-side defaults applied
     (and set on the object, as a flush would)."""
-    mapper = sa_inspect(type(row))
-    state = sa_inspect(row)
-    table: Table = mapper.local_table  # type: ignore[assignment]
+    table, columns = _shape(type(row))
+    given = sa_inspect(row).dict
     values: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        if prop.key in state.dict:
-            values[column.key] = state.dict[prop.key]
-            continue
-        default = column.default
-        if default is None or not (default.is_scalar or default.is_callable):
-            continue
-        value = default.arg(None) if default.is_callable else default.arg
-        setattr(row, prop.key, value)
-        values[column.key] = value
+    for key, column_key, default in columns:
+        if key in given:
+            values[column_key] = given[key]
+        elif default is not None:
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(row, key, value)
+            values[column_key] = value
     return table, values
 
 
-async def _append_chain(
-    conn: AsyncConnection, tenant_id: uuid.UUID, items: list[_Item]
-) -> list[dict[str, Any]]:
-    head = (
-        await conn.execute(
-            select(_HEAD.c.seq, _HEAD.c.hash)
-            .where(_HEAD.c.tenant_id == tenant_id)
-            .with_for_update()
-        )
-    ).first()
-    seq, last = (head.seq, head.hash) if head is not None else (0, GENESIS)
+def _link(items: list[_Item], seq: int, last: str) -> tuple[list[dict[str, Any]], int, str]:
     rows = []
     for item in items:
         seq += 1
         row = chained(item.fields, seq, last)
         last = row["hash"]
         rows.append(row)
+    return rows, seq, last
+
+
+async def _append_chain(
+    conn: AsyncConnection,
+    tenant_id: uuid.UUID,
+    items: list[_Item],
+    known: tuple[int, str] | None,
+) -> tuple[list[dict[str, Any]], tuple[int, str]]:
+    """The items' rows linked after the tenant's head, and the new head (already updated)."""
+    c = _HEAD.c
+    if known is not None:  # compare-and-set from the head this writer last committed
+        rows, seq, last = _link(items, *known)
+        moved = await conn.execute(
+            _HEAD.update()
+            .where(c.tenant_id == tenant_id, c.seq == known[0], c.hash == known[1])
+            .values(seq=seq, hash=last)
+        )
+        if moved.rowcount == 1:
+            return rows, (seq, last)
+    head = (
+        await conn.execute(select(c.seq, c.hash).where(c.tenant_id == tenant_id).with_for_update())
+    ).first()
+    rows, seq, last = _link(items, *((head.seq, head.hash) if head is not None else (0, GENESIS)))
     if head is None:
         await conn.execute(_HEAD.insert().values(tenant_id=tenant_id, seq=seq, hash=last))
     else:
         await conn.execute(
-            _HEAD.update().where(_HEAD.c.tenant_id == tenant_id).values(seq=seq, hash=last)
+            _HEAD.update().where(c.tenant_id == tenant_id).values(seq=seq, hash=last)
         )
-    return rows
+    return rows, (seq, last)
 
 
 def _settle(items: list[_Item], exc: BaseException | None) -> None:

@@ -4,9 +4,10 @@
 HTTP call; a request may do that, but a rule runs in the background and must not hold a
 write transaction (on SQLite, *the* write lock) while another system answers. So this runs
 the same pipeline in three parts: resolve and check (a read-only session), call (no
-session), record the call log and audit rows (one short write). The checks and records are
-the service's own: same permission check, same masking, same audit row
-(``connector.action_called`` with the rule as actor).
+session: :meth:`IntegrationService.call`), record the call log and audit rows (one short
+write: :meth:`IntegrationService.record_call`). The checks and records are the service's
+own: same permission check, same masking, same audit row (``connector.action_called`` with
+the rule as actor).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ from relaydesk.automation.runtime import AutomationRuntime
 from relaydesk.errors import AppError
 from relaydesk.integrations.instances import instance_spec
 from relaydesk.integrations.models import ConnectorInstance
-from relaydesk.integrations.outcome import PII_VIEW, ActionOutcome, mask_output
+from relaydesk.integrations.outcome import ActionOutcome
 from relaydesk.integrations.repository import ConnectorInstanceRepository
 from relaydesk.integrations.service import IntegrationService
 from relaydesk.integrations.spec import ConnectorSpec, action_permission, validate_params
 from relaydesk.kit.db import Database, declare_read_only, scope_session
-from relaydesk.kit.ids import uuid7
 
 #: the HTTP part of a call touches no session; the service only needs one to be constructed
 _NO_SESSION: Any = None
@@ -130,29 +130,20 @@ async def call_connector(
     except AppError as exc:
         raise ActionFailed(f"parameters: {exc.message}", code="invalid_params",
                            output={"details": exc.details}) from None  # fmt: skip
-    # the service's own call and records (see the module docstring); the call needs no session
-    execution = await service._execute(
-        target.instance, target.spec, action_name, clean, "background"
+    # the service's own call, masking and records (see the module docstring)
+    execution = await service.call(
+        target.instance, target.spec, action_name, clean, priority="background"
     )
-    data = execution.value
-    action = target.spec.action(action_name)
-    if execution.ok and action.pii and not principal.has(PII_VIEW):
-        data = mask_output(data, action.pii)
-    outcome = ActionOutcome(
-        ok=execution.ok, data=data, error=execution.error, fetched_at=execution.fetched_at,
-        cached=execution.cached, stale=execution.stale, sandbox=target.instance.sandbox,
-        call_id=uuid7(), latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        attempts=execution.attempts,
-    )  # fmt: skip
+    outcome = service.outcome(target.instance, target.spec, action_name, execution,
+                              started=started)  # fmt: skip
     if session is not None:
-        await service._record(target.instance, target.spec, action_name, clean, execution,
-                              outcome, "background")  # fmt: skip
+        await service.record_call(target.instance, target.spec, action_name, clean, execution,
+                                  outcome, priority="background")  # fmt: skip
         return outcome
     async with db.job(principal.tenant_id) as writer:
         recorder = IntegrationService(writer, principal, runtime.registry, runtime.keyring)
-        await recorder._record(
-            target.instance, target.spec, action_name, clean, execution, outcome, "background"
-        )
+        await recorder.record_call(target.instance, target.spec, action_name, clean, execution,
+                                   outcome, priority="background")  # fmt: skip
     return outcome
 
 

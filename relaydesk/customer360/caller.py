@@ -82,7 +82,7 @@ class PanelCaller(IntegrationService):
         try:
             async with asyncio.timeout(within):
                 await self._drop_hub_cache(instance, spec, action_name, params)
-                return await self._execute(instance, spec, action_name, params, PRIORITY)
+                return await self.call(instance, spec, action_name, params, priority=PRIORITY)
         except TimeoutError:
             return timed_out(within)
 
@@ -107,7 +107,7 @@ class PanelCaller(IntegrationService):
     async def record(self, calls: Sequence[PanelCall]) -> None:
         """Every call's rows in this caller's session (one transaction for the request)."""
         for call in calls:
-            await self._record(
+            await self.record_call(
                 call.instance, call.spec, call.action_name, call.params, call.execution,
-                call.outcome, PRIORITY,
+                call.outcome, priority=PRIORITY,
             )  # fmt: skip

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from prometheus_client import Counter
 from pydantic import BaseModel
 
@@ -41,6 +42,7 @@ from relaydesk.integrations.hooks_events import (
     read_event,
 )
 from relaydesk.integrations.inbox import InboxEntry, InboxWriter, find_instance
+from relaydesk.integrations.instance_cache import on_instance_change
 from relaydesk.integrations.secrets import decrypt_config, instance_spec
 from relaydesk.integrations.spec import CallbackSpec, ConnectorSpec
 from relaydesk.kit.crypto import DecryptionFailed, Keyring
@@ -96,14 +98,17 @@ class HookTarget:
 
 
 class HookTargets:
-    """Resolves hook URLs to instances, cached for ``ttl`` seconds: disabling, creating or
-    re-keying an instance takes effect on callbacks within that time. Concurrent lookups of
-    one URL share one query; the cache holds at most ``size`` URLs (least recent dropped)."""
+    """Resolves hook URLs to instances (spec, decrypted config, verifiers), cached for
+    ``ttl`` seconds. A change to a connector instance committed in this process clears the
+    cache at once; a change made by another process (or to the tenant) takes effect within
+    ``ttl``. Concurrent lookups of one URL share one query; the cache holds at most ``size``
+    URLs (least recent dropped)."""
 
     def __init__(self, db: Database, keyring: Keyring, *, ttl: float = 2.0, size: int = 1024):
         self.db, self.keyring, self.ttl, self.size = db, keyring, ttl, size
         self._cache: OrderedDict[tuple[str, str], tuple[float, HookTarget | None]] = OrderedDict()
         self._inflight: dict[tuple[str, str], asyncio.Future[HookTarget | None]] = {}
+        on_instance_change(self.clear)
 
     def clear(self) -> None:
         self._cache.clear()
@@ -188,7 +193,18 @@ asynchronously in arrival order; an event not newer than its entity's stored ver
 (`entity_version`) is kept as `stale` and not applied.
 """
 
-router = APIRouter(tags=["callbacks"])
+
+class _PlainRoute(APIRoute):
+    """An :class:`APIRoute` (documented in OpenAPI like any other) whose endpoint is called
+    with the request as is: ``endpoint(request) -> Response``. FastAPI's request handler
+    (dependency solving, body and response handling) was a measurable share of this path;
+    the endpoint reads what it needs from the request itself."""
+
+    def get_route_handler(self) -> Any:
+        return self.endpoint
+
+
+router = APIRouter(tags=["callbacks"], route_class=_PlainRoute)
 _PATH_PARAMETERS = [
     {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
      "description": description}
@@ -209,14 +225,15 @@ _REQUEST_BODY = {
 _NOT_FOUND = "No callback endpoint here (unknown tenant, connector instance or callback)"
 
 
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
 def _ack(status: int, outcome: str, event_id: str, row_id: uuid.UUID | None = None) -> Response:
     """The :class:`CallbackAck` JSON, written directly (this path is hot)."""
     _COUNTERS[outcome].inc()
-    body = {"status": outcome, "event_id": event_id}
-    if row_id is not None:
-        body["id"] = str(row_id)
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status, media_type="application/json")
+    tail = "}" if row_id is None else f',"id":"{row_id}"}}'
+    content = f'{{"status":"{outcome}","event_id":{json.dumps(event_id, ensure_ascii=False)}{tail}'
+    return Response(content.encode(), status, headers=_JSON_HEADERS)
 
 
 @router.post(
@@ -234,7 +251,7 @@ def _ack(status: int, outcome: str, event_id: str, row_id: uuid.UUID | None = No
 )
 async def receive_callback(request: Request) -> Response:
     # the path parameters are read from the request, not declared (documented through
-    # openapi_extra): FastAPI's parameter validation was a measurable share of this hot path
+    # openapi_extra), and FastAPI's request handler is skipped (:class:`_PlainRoute`)
     params = request.path_params
     targets, writer = _state(request.app)
     try:

@@ -3,7 +3,8 @@
 An action call looks its instance up (a query) and parses its spec before anything else; for
 a read answered from the connector cache that lookup was most of the work. Entries are keyed
 by (tenant, reference as given) and live ``ttl`` seconds at most. Any committed change to a
-connector instance clears this process's cache at once (session events, as the principal
+connector instance clears this process's cache (and those registered with
+:func:`on_instance_change`) at once (session events, as the principal
 cache does); other processes see a change (disabled, new config, new version) within ``ttl``.
 The instance the cache returns is detached from any session and is only read.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from relaydesk.integrations.models import ConnectorInstance
 from relaydesk.integrations.spec import ConnectorSpec
 
-__all__ = ["INSTANCES", "CachedInstance", "InstanceCache"]
+__all__ = ["INSTANCES", "CachedInstance", "InstanceCache", "on_instance_change"]
 
 _DIRTY = "relaydesk_connector_instances_dirty"
 
@@ -72,6 +75,24 @@ class InstanceCache:
 #: the process's cache (action calls of every tenant; keys include the tenant)
 INSTANCES = InstanceCache()
 
+#: other caches of instance data (the hook targets), cleared with INSTANCES; held weakly
+_CALLBACKS: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+
+def on_instance_change(clear: Callable[[], None]) -> None:
+    """Call ``clear`` (a bound method, held weakly) whenever a change to a connector
+    instance commits in this process."""
+    _CALLBACKS[:] = [ref for ref in _CALLBACKS if ref() is not None]
+    _CALLBACKS.append(weakref.WeakMethod(clear))
+
+
+def _changed() -> None:
+    INSTANCES.clear()
+    for ref in list(_CALLBACKS):
+        clear = ref()
+        if clear is not None:
+            clear()
+
 
 @event.listens_for(Session, "before_flush")
 def _flush_marks(session: Session, _ctx: Any, _instances: Any) -> None:
@@ -92,7 +113,7 @@ def _bulk_marks(state: ORMExecuteState) -> None:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     if session.info.pop(_DIRTY, False):
-        INSTANCES.clear()
+        _changed()
 
 
 @event.listens_for(Session, "after_rollback")

@@ -71,6 +71,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not one per body
+
+
 def decode_body(body: bytes, fmt: BodyFormat) -> Any:
     """The response body as data: JSON, XML (as a dict, see :mod:`relaydesk.kit.xmlio`) or text.
 
@@ -86,7 +89,7 @@ def decode_body(body: bytes, fmt: BodyFormat) -> Any:
     if not body.strip():
         return None
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return _JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except json.JSONDecodeError as exc:
         raise BodyDecodeError(
             f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"

@@ -6,6 +6,8 @@ instance or parameters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 from relaydesk.kit.metrics import REGISTRY
@@ -50,9 +52,20 @@ def observe(
     cache: str | None = None,
 ) -> None:
     """Record one call."""
-    CALLS.labels(connector, action, outcome).inc()
-    LATENCY.labels(connector, action).observe(seconds)
+    key = (connector, action, outcome, cache)
+    children = _CHILDREN.get(key)
+    if children is None:  # labelled once per combination (their number is bounded by specs)
+        children = _CHILDREN[key] = (
+            CALLS.labels(connector, action, outcome), LATENCY.labels(connector, action),
+            CACHE.labels(connector, action, cache) if cache is not None else None,
+        )  # fmt: skip
+    calls, latency, cached = children
+    calls.inc()
+    latency.observe(seconds)
+    if cached is not None:
+        cached.inc()
     if error_class is not None:
         ERRORS.labels(connector, action, error_class, error_kind or "unknown").inc()
-    if cache is not None:
-        CACHE.labels(connector, action, cache).inc()
+
+
+_CHILDREN: dict[tuple[str, str, str, str | None], tuple[Any, Any, Any]] = {}

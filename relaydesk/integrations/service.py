@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit import service as audit
@@ -64,6 +65,7 @@ from relaydesk.integrations.spec import ConnectorSpec, action_permission, valida
 from relaydesk.kit.crypto import Keyring
 from relaydesk.kit.db import database_of
 from relaydesk.kit.ids import uuid7
+from relaydesk.kit.masking import detect_and_mask_text
 from relaydesk.kit.pagination import PageParams
 
 __all__ = ["IntegrationService", "system_principal"]
@@ -71,6 +73,7 @@ __all__ = ["IntegrationService", "system_principal"]
 log = structlog.get_logger("relaydesk.integrations")
 
 SYSTEM_ID = uuid.UUID(int=0)
+_CALLS: Table = ConnectorCall.__table__  # type: ignore[assignment]
 
 
 def system_principal(tenant_id: uuid.UUID, tenant_slug: str, label: str = "system") -> Principal:
@@ -118,7 +121,7 @@ class IntegrationService:
         started = time.perf_counter()
         writer = writer_for(self.session)
         instance, spec = await self._instance(instance_ref, outside=writer is not None)
-        action = spec.action(action_name)
+        spec.action(action_name)  # 404 for an action the connector does not have
         permission = action_permission(spec, action_name)
         if not self.principal.has(permission):
             raise Forbidden(f"Missing permission: {permission}", details={"missing": [permission]})
@@ -131,23 +134,17 @@ class IntegrationService:
         except ValidationFailed as exc:
             raise _located(exc, params_loc) from None
 
-        execution = await self._execute(instance, spec, action_name, params, priority)
-        latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        data = execution.value
-        if execution.ok and (action.pii or free_text) and not self.principal.has(PII_VIEW):
-            data = mask_output(data, action.pii, free_text=free_text)
-        call_id = uuid7()
-        outcome = ActionOutcome(
-            ok=execution.ok, data=data, error=execution.error, fetched_at=execution.fetched_at,
-            cached=execution.cached, stale=execution.stale, sandbox=instance.sandbox,
-            call_id=call_id, latency_ms=latency_ms, attempts=execution.attempts,
-        )  # fmt: skip
+        execution = await self.call(instance, spec, action_name, params, priority=priority)
+        outcome = self.outcome(instance, spec, action_name, execution, started=started,
+                               free_text=free_text)  # fmt: skip
         if writer is not None and writer_for(self.session) is writer:
             await self._record_durably(
                 writer, instance, spec, action_name, params, execution, outcome, priority
             )
         else:
-            await self._record(instance, spec, action_name, params, execution, outcome, priority)
+            await self.record_call(
+                instance, spec, action_name, params, execution, outcome, priority=priority
+            )
         return outcome
 
     async def _instance(
@@ -170,14 +167,27 @@ class IntegrationService:
         INSTANCES.put(tenant_id, ref, instance, spec)
         return instance, spec
 
-    async def _execute(
+    # --- the parts of run_action, for callers that split it --------------------------------
+    #
+    # A caller that must not hold its unit of work open across the external call (a rule in
+    # the background, a saga step, a Customer 360 panel) checks the call itself (the
+    # instance, ``action_permission``, ``enabled``, ``validate_params``), then uses these
+    # three: ``call`` (no database use), ``outcome`` (masking by role) and ``record_call``
+    # (the rows, in the session this service was made with, e.g. a short write afterwards).
+
+    async def call(
         self,
         instance: ConnectorInstance,
         spec: ConnectorSpec,
         action_name: str,
         params: Mapping[str, Any],
-        priority: Priority,
+        *,
+        priority: Priority = "interactive",
     ) -> Execution:
+        """Send an already checked call through the pipeline (runtime from the registry,
+        cache, bucket, breaker, retries, mapping). Uses no database session. Never raises
+        for what the system or the instance's configuration does: that comes back as a
+        failed :class:`Execution` with the classified error."""
         try:
             runtime = await self.registry.get(
                 instance, spec, lambda: self.instances.config_of(instance)
@@ -200,6 +210,33 @@ class IntegrationService:
             )  # fmt: skip
             return Execution(False, dt.datetime.now(dt.UTC), error=error)
 
+    def outcome(
+        self,
+        instance: ConnectorInstance,
+        spec: ConnectorSpec,
+        action_name: str,
+        execution: Execution,
+        *,
+        started: float,
+        free_text: bool | None = None,
+    ) -> ActionOutcome:
+        """The caller's answer for ``execution``: the output masked for this principal
+        (clear only with ``customers.pii.view``), ``latency_ms`` since ``started``
+        (``time.perf_counter()``) and a new ``call_id``. Masked: the action's ``pii``
+        fields and, with ``free_text``, personal data inside every other string (True: what
+        people are shown, the API; None: only for actions that declare personal fields)."""
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        data = execution.value
+        pii = spec.action(action_name).pii
+        text = bool(pii) if free_text is None else free_text
+        if execution.ok and (pii or text) and not self.principal.has(PII_VIEW):
+            data = mask_output(data, pii, free_text=text)
+        return ActionOutcome(
+            ok=execution.ok, data=data, error=execution.error, fetched_at=execution.fetched_at,
+            cached=execution.cached, stale=execution.stale, sandbox=instance.sandbox,
+            call_id=uuid7(), latency_ms=latency_ms, attempts=execution.attempts,
+        )  # fmt: skip
+
     def _records(
         self,
         instance: ConnectorInstance,
@@ -209,24 +246,28 @@ class IntegrationService:
         execution: Execution,
         outcome: ActionOutcome,
         priority: Priority,
-    ) -> tuple[ConnectorCall, dict[str, Any], dict[str, Any] | None]:
-        """(call-log row, audit row's arguments, ``connector.action_failed`` payload or None)."""
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """(call-log row's columns, audit row's arguments, ``connector.action_failed``
+        payload or None)."""
         action = spec.actions[action_name]
         shown_params = mask_params(jsonable(params), action.params)
         error = execution.error
+        # a system's error text may quote what it was asked ("no customer 13800138000"):
+        # stored and published masked, like the parameters
+        message = detect_and_mask_text(error.message) if error and error.message else None
         succeeded = execution.ok and not execution.stale
         actor = self.principal.actor
-        call = ConnectorCall(
-            id=outcome.call_id, tenant_id=instance.tenant_id, instance_id=instance.id,
-            action=action_name, actor_type=actor.type, actor_id=actor.id, priority=priority,
-            outcome="success" if succeeded else "error",
-            error_class=error.cls if error else None,
-            error_code=error.code if error else None,
-            error_message=error.message if error else None,
-            http_status=execution.status, attempts=execution.attempts,
-            cached=execution.cached, stale=execution.stale,
-            latency_ms=outcome.latency_ms, params=shown_params,
-        )  # fmt: skip
+        call = {
+            "id": outcome.call_id, "tenant_id": instance.tenant_id, "instance_id": instance.id,
+            "action": action_name, "actor_type": actor.type, "actor_id": actor.id,
+            "priority": priority, "outcome": "success" if succeeded else "error",
+            "error_class": error.cls if error else None,
+            "error_code": error.code if error else None,
+            "error_message": message,
+            "http_status": execution.status, "attempts": execution.attempts,
+            "cached": execution.cached, "stale": execution.stale,
+            "latency_ms": outcome.latency_ms, "params": shown_params,
+        }  # fmt: skip
         details: dict[str, Any] = {
             "instance": instance.name, "connector": spec.name, "action": action_name,
             "call_id": str(outcome.call_id), "params": shown_params, "ok": execution.ok,
@@ -246,12 +287,12 @@ class IntegrationService:
             failed = {
                 "instance": instance.name, "connector": spec.name, "action": action_name,
                 "effect": action.effect, "error_class": error.cls, "error_code": error.code,
-                "message": error.message, "http_status": execution.status,
+                "message": message, "http_status": execution.status,
                 "actor_type": actor.type, "actor_id": actor.id,
             }  # fmt: skip
         return call, row, failed
 
-    async def _record(
+    async def record_call(
         self,
         instance: ConnectorInstance,
         spec: ConnectorSpec,
@@ -259,13 +300,16 @@ class IntegrationService:
         params: Mapping[str, Any],
         execution: Execution,
         outcome: ActionOutcome,
-        priority: Priority,
+        *,
+        priority: Priority = "interactive",
     ) -> None:
-        """The call's rows in the caller's unit of work (``self.session``)."""
+        """Record a call in this service's session (the caller commits): the call-log row,
+        the ``connector.action_called`` audit row (parameters masked, never secrets), a
+        ``connector.action_failed`` event when it ended in error, and the metrics."""
         call, row, failed = self._records(
             instance, spec, action_name, params, execution, outcome, priority
         )
-        self.calls.add_call(call)
+        self.calls.add_call(ConnectorCall(**call))
         await audit.record(self.session, **row)
         if failed is not None:
             await emit(self.session, "connector.action_failed", failed,
@@ -293,7 +337,9 @@ class IntegrationService:
                 await emit(session, "connector.action_failed", failed,
                            tenant_id=instance.tenant_id)  # fmt: skip
 
-        await writer.append(**row, rows=[call], also=event if failed is not None else None)
+        await writer.append(
+            **row, rows=[(_CALLS, call)], also=event if failed is not None else None
+        )
         self._observe(instance, spec, action_name, execution, outcome)
 
     @staticmethod

@@ -162,8 +162,8 @@ class _Caller(IntegrationService):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(within):
-                execution = await self._execute(target.instance, target.spec,
-                                                target.rule.action, params, PRIORITY)  # fmt: skip
+                execution = await self.call(target.instance, target.spec, target.rule.action,
+                                            params, priority=PRIORITY)  # fmt: skip
         except TimeoutError:
             execution = _timed_out(within)
         data = execution.value
@@ -278,8 +278,8 @@ async def _apply(db: Database, plan: _Plan, decision: Decision) -> None:
     async with db.job(plan.tenant_id) as session:
         for principal, call in decision.calls:
             recorder = IntegrationService(session, principal, runtime.registry, runtime.keyring)
-            await recorder._record(call.instance, call.spec, call.action_name, call.params,
-                                   call.execution, call.outcome, PRIORITY)  # fmt: skip
+            await recorder.record_call(call.instance, call.spec, call.action_name, call.params,
+                                       call.execution, call.outcome, priority=PRIORITY)  # fmt: skip
         conversation = await session.get(Conversation, plan.conversation_id)
         if conversation is None:
             return

@@ -15,7 +15,6 @@ start-up); unbound, they are made from the settings.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 import weakref
@@ -28,10 +27,8 @@ from relaydesk.errors import Conflict, Forbidden
 from relaydesk.integrations.limits import Priority
 from relaydesk.integrations.models import ConnectorInstance
 from relaydesk.integrations.outcome import (
-    PII_VIEW,
     ActionOutcome,
     jsonable,
-    mask_output,
     mask_params,
 )
 from relaydesk.integrations.pipeline import Execution
@@ -45,7 +42,6 @@ from relaydesk.integrations.spec import (
 )
 from relaydesk.kit.crypto import Keyring
 from relaydesk.kit.db import Database
-from relaydesk.kit.ids import uuid7
 
 __all__ = ["PreparedCall", "SagaRuntime", "StepCaller", "bind_runtime", "runtime_for"]
 
@@ -125,27 +121,19 @@ class StepCaller(IntegrationService):
     async def execute(self, call: PreparedCall) -> tuple[Execution, ActionOutcome]:
         """Call the system (no database use): the pipeline, then masking by role."""
         started = time.perf_counter()
-        execution = await self._execute(
-            call.instance, call.spec, call.action_name, call.params, PRIORITY
+        execution = await self.call(
+            call.instance, call.spec, call.action_name, call.params, priority=PRIORITY
         )
-        data = execution.value
-        action = call.action
-        if execution.ok and action.pii and not self.principal.has(PII_VIEW):
-            data = mask_output(data, action.pii)
-        outcome = ActionOutcome(
-            ok=execution.ok, data=data, error=execution.error,
-            fetched_at=execution.fetched_at or dt.datetime.now(dt.UTC), cached=execution.cached,
-            stale=execution.stale, sandbox=call.instance.sandbox, call_id=uuid7(),
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            attempts=execution.attempts,
-        )  # fmt: skip
-        return execution, outcome
+        return execution, self.outcome(
+            call.instance, call.spec, call.action_name, execution, started=started
+        )
 
     async def record(
         self, call: PreparedCall, execution: Execution, outcome: ActionOutcome
     ) -> uuid.UUID:
         """The audit row, call-log row and metrics of the call, in this caller's session."""
-        await self._record(
-            call.instance, call.spec, call.action_name, call.params, execution, outcome, PRIORITY
-        )
+        await self.record_call(
+            call.instance, call.spec, call.action_name, call.params, execution, outcome,
+            priority=PRIORITY,
+        )  # fmt: skip
         return outcome.call_id

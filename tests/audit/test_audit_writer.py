@@ -69,6 +69,28 @@ async def test_concurrent_appends_share_transactions_and_keep_the_chain(live: Da
         assert (await audit.verify(session, org.id)).ok
 
 
+async def test_the_chain_holds_when_others_append_between_the_writers_batches(
+    live: Database,
+) -> None:
+    org = await make_org(live, f"aw-{uuid.uuid4().hex[:8]}", roles=())
+    writer, other = AuditWriter(live), AuditWriter(live)  # e.g. two processes
+    await writer.append(tenant_id=org.id, action="test.w1")
+    async with live.job(org.id) as session:  # a unit of work appending itself
+        await audit.record(session, tenant_id=org.id, action="test.session")
+    await writer.append(tenant_id=org.id, action="test.w2")  # its remembered head is stale
+    await other.append(tenant_id=org.id, action="test.other")
+    await writer.append(tenant_id=org.id, action="test.w3")
+    async with live.job(org.id) as session:
+        result = await audit.verify(session, org.id)
+        rows = (await session.execute(select(AuditEntry.seq, AuditEntry.action)
+                                      .order_by(AuditEntry.seq))).all()  # fmt: skip
+    assert result.ok, result.problems
+    assert [a for _, a in rows if a.startswith("test.")] == [
+        "test.w1", "test.session", "test.w2", "test.other", "test.w3"
+    ]
+    assert [seq for seq, _ in rows] == list(range(1, len(rows) + 1))  # no gap, no fork
+
+
 async def test_rows_and_events_commit_with_their_audit_row(live: Database) -> None:
     org = await make_org(live, f"aw-{uuid.uuid4().hex[:8]}", roles=())
     instance_id = await _instance(live, org.id)
@@ -85,6 +107,20 @@ async def test_rows_and_events_commit_with_their_audit_row(live: Database) -> No
     async with live.job(org.id) as session:
         types = (await session.execute(select(OutboxEvent.type))).scalars().all()
     assert "custom.audit_writer_test" in types
+
+
+async def test_plain_rows_are_inserted_with_their_column_defaults(live: Database) -> None:
+    org = await make_org(live, f"aw-{uuid.uuid4().hex[:8]}", roles=())
+    instance_id = await _instance(live, org.id)
+    writer = AuditWriter(live)
+    values = {"id": uuid.uuid4(), "tenant_id": org.id, "instance_id": instance_id,
+              "action": "a", "actor_type": "user", "outcome": "success", "params": {"q": 1}}
+    await writer.append(tenant_id=org.id, action="connector.action_called",
+                        rows=[(ConnectorCall.__table__, values)])  # fmt: skip
+    async with live.job(org.id) as session:
+        call = await session.get(ConnectorCall, values["id"])
+    assert call is not None and call.params == {"q": 1}
+    assert call.created_at is not None  # the Python-side default applied
 
 
 async def test_a_failing_item_fails_only_its_caller(live: Database) -> None:

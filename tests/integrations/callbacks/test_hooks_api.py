@@ -265,20 +265,39 @@ async def test_the_route_is_documented_in_openapi(client: httpx.AsyncClient) -> 
     assert json.dumps(operation)  # serialisable
 
 
-async def test_disabling_an_instance_takes_effect_within_the_cache_ttl(
+async def test_disabling_an_instance_here_takes_effect_on_the_next_callback(
+    client: httpx.AsyncClient, app: FastAPI, db: Database, settings: Settings, org_a: Org
+) -> None:
+    instance = await make_instance(db, settings, org_a.id)
+    app.state.hook_targets = HookTargets(db, Keyring.from_settings(settings), ttl=60)
+    body = compact(ticket_event())
+    assert (await post(client, body, ticket_headers(body))).status_code == 202  # now cached
+    async with db.job(org_a.id) as session:
+        row = await session.get(ConnectorInstance, instance.id)
+        assert row is not None
+        row.enabled = False
+    body = compact(ticket_event())
+    r = await post(client, body, ticket_headers(body))
+    assert r.status_code == 404  # the commit cleared the cache, long before its ttl
+    assert await inbox_count(db, org_a.id) == 1
+
+
+async def test_a_change_made_by_another_process_takes_effect_within_the_cache_ttl(
     client: httpx.AsyncClient, app: FastAPI, db: Database, settings: Settings, org_a: Org
 ) -> None:
     instance = await make_instance(db, settings, org_a.id)
     app.state.hook_targets = HookTargets(db, Keyring.from_settings(settings), ttl=0.2)
     body = compact(ticket_event())
     assert (await post(client, body, ticket_headers(body))).status_code == 202
+    # an UPDATE on the connection, not through the session: like a change another process
+    # commits, this process hears nothing of it
+    table = ConnectorInstance.__table__
     async with db.job(org_a.id) as session:
-        row = await session.get(ConnectorInstance, instance.id)
-        assert row is not None
-        row.enabled = False
+        conn = await session.connection()
+        await conn.execute(table.update().where(table.c.id == instance.id).values(enabled=False))
     body = compact(ticket_event())
     assert (await post(client, body, ticket_headers(body))).status_code == 202  # cached
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.25)  # the ttl itself is what is tested
     body = compact(ticket_event())
     assert (await post(client, body, ticket_headers(body))).status_code == 404
 

@@ -3,11 +3,15 @@ callers, tenant-scoped permission catalogues, config rules."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from typing import Any
 
 import pytest
 from conftest import Org, make_org
 from integrations.service.hub_support import (
+    CLEAR_NAME,
+    CLEAR_PHONE,
     FINANCE_SPEC,
     ORDER_NO,
     ORDERS_SPEC,
@@ -102,6 +106,41 @@ async def test_call_log_and_audit_row_belong_to_the_callers_unit_of_work(
     await registry.aclose()
 
 
+async def test_a_split_call_masks_by_role_and_records_in_the_callers_session(
+    db: Database, org_a: Org
+) -> None:
+    """call() / outcome() / record_call(): what rules, saga steps and panels use to keep their
+    unit of work closed while the system answers."""
+    instance_id = await make_instance(db, org_a)
+    registry = fake_registry(FakeSystem())
+    async with db.job(org_a.id) as session:
+        loaded = InstanceService(session, system_principal(org_a.id, org_a.slug), KEYRING)
+        instance = await loaded.find(instance_id)
+        spec = loaded.spec_of(instance)
+    no_session: Any = None
+    agent = IntegrationService(no_session, principal(org_a, "orders.read"), registry, KEYRING)
+    started = time.perf_counter()
+    execution = await agent.call(instance, spec, "get_order", {"order_no": ORDER_NO, "page": 1})
+    assert execution.ok  # no session was needed for the call itself
+    masked = agent.outcome(instance, spec, "get_order", execution, started=started)
+    assert masked.data["receiver_phone"] == "139****5678"
+    assert masked.data["receiver_name"] != CLEAR_NAME
+    pii_viewer = principal(org_a, "orders.read", "customers.pii.view")
+    viewer = IntegrationService(no_session, pii_viewer, registry, KEYRING)
+    clear = viewer.outcome(instance, spec, "get_order", execution, started=started)
+    assert clear.data["receiver_phone"] == CLEAR_PHONE and clear.call_id != masked.call_id
+    assert masked.latency_ms >= 0
+    async with db.job(org_a.id) as session:
+        recorder = IntegrationService(session, principal(org_a, "orders.read"), registry, KEYRING)
+        await recorder.record_call(instance, spec, "get_order", {"order_no": ORDER_NO}, execution,
+                                   masked, priority="background")  # fmt: skip
+    assert await counts(db, org_a) == (1, 1)
+    async with db.job(org_a.id) as session:
+        call = (await session.execute(select(ConnectorCall))).scalar_one()
+    assert (call.id, call.priority, call.cached) == (masked.call_id, "background", False)
+    await registry.aclose()
+
+
 async def test_permission_is_checked_before_params_and_other_tenants_see_nothing(
     db: Database, org_a: Org, org_b: Org
 ) -> None:
@@ -160,3 +199,31 @@ def test_config_rules_and_unreadable_specs() -> None:
     assert len(problems) == 1 and "invalid YAML" in problems[0].message
     problems = spec_problems({"apiVersion": "relaydesk.io/v1", "kind": "http", "name": "a\x7f"})
     assert {p.path for p in problems} == {"name", "http"}
+
+
+async def test_a_systems_error_text_is_stored_and_published_masked(
+    db: Database, org_a: Org
+) -> None:
+    """A system that answers "no customer 13912345678" must not put the clear number in the
+    call log that agents read, nor in the connector.action_failed event."""
+    from relaydesk.events.models import OutboxEvent
+    from relaydesk.integrations.resilience import ErrorKind
+    from relaydesk.integrations.runtime.base import ExecutorError
+
+    instance_id = await make_instance(db, org_a)
+    system = FakeSystem()
+    system.push(ExecutorError(ErrorKind.system, "no customer 13912345678 in 华东区", "not_found"))
+    registry = fake_registry(system)
+    async with db.job(org_a.id) as session:
+        service = IntegrationService(session, system_principal(org_a.id, "acme"), registry,
+                                     KEYRING)  # fmt: skip
+        outcome = await service.run_action(instance_id, "get_order", {"order_no": ORDER_NO})
+    assert not outcome.ok
+    async with db.job(org_a.id) as session:
+        call = (await session.execute(select(ConnectorCall))).scalar_one()
+        failed = [e for e in await session.scalars(select(OutboxEvent))
+                  if e.type == "connector.action_failed"]  # fmt: skip
+    assert call.error_message is not None and "13912345678" not in call.error_message
+    assert "139****5678" in call.error_message and "华东区" in call.error_message
+    assert failed and all("13912345678" not in str(e.payload) for e in failed)
+    await registry.aclose()
