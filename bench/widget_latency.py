@@ -6,7 +6,7 @@ Relaydesk (``uvicorn _common:relaydesk_app --factory``, one worker, embedded eve
 seeded with a tenant, an agent who is online and a web chat inbox. Visitors' tokens are
 signed with the server's own key, as ``POST /widget/api/{inbox}/session`` signs them for
 anonymous visitors (that endpoint allows 60 sessions a minute per address). The load comes
-from another process (this script with ``--client``): one agent socket (``/api/v1/realtime``,
+from another process (``bench/_widget_client.py``): one agent socket (``/api/v1/realtime``,
 first-frame auth) and ``--visitors`` widget sockets (``/widget/ws/{inbox}``, ``hello``). Message
 *i* is due at *start + i/rate* and goes out on visitor *i mod visitors*; its latency is counted
 from that due time to the agent's ``message.received`` frame that carries it (the path: rate
@@ -34,7 +34,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,16 +43,14 @@ from _common import (
     cpu_seconds,
     ensure_pg_database,
     load_average,
-    percentile,
     server,
     wait_for_quiet,
 )
+from _widget_client import SITE
 
-SITE = "https://shop.example.com"
 PASSWORD = "bench-password-123"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/relaydesk_bench_ws"
 GOAL_P99_MS, GOAL_RATE = 30.0, 200.0
-TEXT = "你好，我的订单还没到，能帮我查一下吗？"
 
 
 # --- the baseline -----------------------------------------------------------------------------
@@ -148,138 +145,14 @@ def agent_online(base: str, slug: str, email: str) -> str:
     return token
 
 
-# --- the load (in its own process: --client) ------------------------------------------------
-
-
-def _index(text: str, tag: str) -> int | None:
-    head, _, rest = text.partition("#")
-    return int(rest.split(" ", 1)[0]) if head == tag and rest else None
-
-
-async def client(job: dict[str, Any]) -> dict[str, Any]:
-    import websockets
-
-    rate, warmup, seconds, tag = job["rate"], job["warmup"], job["seconds"], job["tag"]
-    agent = await websockets.connect(job["agent_url"], ping_interval=None, max_size=2**22)
-    if job["agent_first"]:
-        await agent.send(job["agent_first"])
-        while json.loads(await agent.recv()).get("type") != "ready":
-            pass
-    gate = asyncio.Semaphore(50)
-
-    async def open_visitor(hello: str | None) -> Any:
-        async with gate:
-            ws = await websockets.connect(job["visitor_url"], origin=SITE,  # type: ignore[arg-type]
-                                          ping_interval=None, open_timeout=60)  # fmt: skip
-            if hello is not None:
-                await ws.send(hello)
-                while json.loads(await ws.recv()).get("type") != "ready":
-                    pass
-            return ws
-
-    visitors = await asyncio.gather(*(open_visitor(h) for h in job["hellos"]))
-    total = int((warmup + seconds) * rate)
-    first = int(warmup * rate)  # the first counted message
-    due: dict[int, float] = {}
-    pushed: dict[int, float] = {}
-    acked: dict[int, float] = {}
-    lags: list[float] = []
-    errors: list[str] = []
-    offline = 0
-    done = asyncio.Event()
-
-    def check_done() -> None:
-        if len(due) == total and len(pushed) >= total - first and len(acked) >= total - first:
-            done.set()
-
-    async def read_agent() -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in agent:
-                now = time.perf_counter()
-                frame = json.loads(raw)
-                if frame.get("type") == "event" and frame.get("event_type") == "message.received":
-                    text = str(frame["payload"].get("text") or "")
-                elif frame.get("type") == "message":  # the bare relay
-                    text = str(frame.get("text") or "")
-                else:
-                    continue
-                i = _index(text, tag)
-                if i is not None and i >= first and i not in pushed:
-                    pushed[i] = now
-                    check_done()
-
-    async def read_visitor(ws: Any) -> None:
-        nonlocal offline
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in ws:
-                now = time.perf_counter()
-                frame = json.loads(raw)
-                kind, client_id = frame.get("type"), str(frame.get("client_id") or "")
-                if kind == "error":
-                    errors.append(raw[:300])
-                elif kind in ("ack", "message") and client_id.startswith("m"):
-                    i = int(client_id[1:])
-                    offline += bool(frame.get("offline"))
-                    if i >= first:
-                        acked[i] = now
-                        check_done()
-
-    readers = [asyncio.create_task(read_agent())]
-    readers += [asyncio.create_task(read_visitor(ws)) for ws in visitors]
-    start = time.perf_counter() + 0.05
-    for i in range(total):
-        when = start + i / rate
-        if i == first:
-            print("measure", flush=True)  # the parent starts counting CPU (and py-spy)
-        if (wait := when - time.perf_counter()) > 0:
-            await asyncio.sleep(wait)
-        lags.append(time.perf_counter() - when)
-        due[i] = when
-        text = f"{tag}#{i} {TEXT}"
-        ws = visitors[i % len(visitors)]
-        try:
-            await ws.send(json.dumps({"type": "message", "text": text, "client_id": f"m{i}"},
-                                     ensure_ascii=False))  # fmt: skip
-        except websockets.ConnectionClosed as exc:
-            errors.append(f"visitor socket closed: {exc}")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), job["drain"])
-    print("done", flush=True)
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(agent.close(), *(ws.close() for ws in visitors), return_exceptions=True)
-    counted = range(first, total)
-    # what the server got through: acks of counted messages per second of the counted span
-    span = max(acked.values(), default=0.0) - (start + first / rate)
-    served = len([i for i in counted if i in acked]) / span if span > 0 else 0.0
-    push = sorted(pushed[i] - due[i] for i in counted if i in pushed)
-    ack = sorted(acked[i] - due[i] for i in counted if i in acked)
-    lag = sorted(lags[first:])
-    return {"messages": len(counted), "pushed": len(push), "acked": len(ack),
-            "errors": len(errors), "error_sample": errors[0] if errors else None,
-            "offline": offline, "push_p50_ms": percentile(push, 0.5),
-            "push_p99_ms": percentile(push, 0.99), "push_max_ms": push[-1] * 1000 if push else None,
-            "ack_p50_ms": percentile(ack, 0.5), "ack_p99_ms": percentile(ack, 0.99),
-            "send_lag_p99_ms": percentile(lag, 0.99), "acked_per_s": served}  # fmt: skip
-
-
-def client_main() -> int:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
-    job = json.loads(sys.stdin.readline())
-    print(json.dumps(asyncio.run(client(job))), flush=True)
-    return 0
-
-
 # --- one target -----------------------------------------------------------------------------
 
 
 def load(job: dict[str, Any], pid: int, args: argparse.Namespace,
          profile: Path | None) -> dict[str, Any]:  # fmt: skip
     """Run the client process against a server; CPU per counted message (and py-spy)."""
-    proc = subprocess.Popen([sys.executable, __file__, "--client"], stdin=subprocess.PIPE,
+    client = str(Path(__file__).resolve().parent / "_widget_client.py")
+    proc = subprocess.Popen([sys.executable, client], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps(job) + "\n")
@@ -351,21 +224,26 @@ def report(run: dict[str, Any], load_at_start: float) -> None:
               f"{cpu if cpu is not None else float('nan'):>8.2f}{r['send_lag_p99_ms']:>9.2f}  "
               f"{'yes' if r['valid'] else 'NO'}")  # fmt: skip
         if r["errors"] or r["pushed"] < r["messages"] or r["acked"] < r["messages"]:
-            print(f"    {r['errors']} errors, {r['messages'] - r['pushed']} not pushed, "
-                  f"{r['messages'] - r['acked']} not acked; {r['error_sample'] or ''}")
+            print(
+                f"    {r['errors']} errors, {r['messages'] - r['pushed']} not pushed, "
+                f"{r['messages'] - r['acked']} not acked; {r['error_sample'] or ''}"
+            )
         if r["offline"]:
             print(f"    {r['offline']} messages were acked as offline")
     ours, bare = run["relaydesk"], run["bare"]
-    print(f"  ratio relaydesk / bare: push p50 {ours['push_p50_ms'] / bare['push_p50_ms']:.1f}x, "
-          f"p99 {ours['push_p99_ms'] / bare['push_p99_ms']:.1f}x")
+    print(
+        f"  ratio relaydesk / bare: push p50 {ours['push_p50_ms'] / bare['push_p50_ms']:.1f}x, "
+        f"p99 {ours['push_p99_ms'] / bare['push_p99_ms']:.1f}x"
+    )
     met = ours["valid"] and ours["push_p99_ms"] < GOAL_P99_MS
-    print(f"  goal p99 < {GOAL_P99_MS:g} ms at {GOAL_RATE:g}/s: "
-          f"{'met' if met else 'NOT met'} (offered {run['rate']:g}/s)")
+    print(
+        f"  goal p99 < {GOAL_P99_MS:g} ms at {GOAL_RATE:g}/s: "
+        f"{'met' if met else 'NOT met'} (offered {run['rate']:g}/s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=GOAL_RATE, help="messages per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
@@ -379,11 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=300.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of Relaydesk here")
     parser.add_argument("--py-spy", default="py-spy")
-    parser.add_argument("--py-spy-flags", nargs="*", default=["--gil"],
-                        help="e.g. --idle to see waiting too (default --gil: where CPU goes)")
+    parser.add_argument(
+        "--py-spy-flags",
+        nargs="*",
+        default=["--gil"],
+        help="e.g. --idle to see waiting too (default --gil: where CPU goes)",
+    )
     args = parser.parse_args(argv)
-    if args.client:
-        return client_main()
     urls = args.urls or ["sqlite", PG_URL]
     print(f"widget → agent latency at {args.rate:g} messages/s, {args.visitors} visitors, "
           f"{os.cpu_count()} CPUs, one uvicorn worker each")  # fmt: skip

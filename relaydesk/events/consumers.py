@@ -26,7 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.events.envelope import Envelope
 
-__all__ = ["Consumer", "consumer_names", "consumers", "register_consumer", "unregister_consumer"]
+__all__ = [
+    "Consumer",
+    "consumer_names",
+    "consumers",
+    "matches",
+    "register_consumer",
+    "unregister_consumer",
+]
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, Sequence[Envelope]], Awaitable[None]]
@@ -44,12 +51,17 @@ class Consumer:
     handle_batch: BatchHandler | None = None
 
     def wants(self, event_type: str) -> bool:
-        for pattern in self.types:
-            if pattern == "*" or pattern == event_type:
-                return True
-            if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
-                return True
-        return False
+        return matches(self.types, event_type)
+
+
+def matches(patterns: Sequence[str], event_type: str) -> bool:
+    """``"*"``, the type itself, or a family (``"order.*"``)."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == event_type:
+            return True
+        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
+            return True
+    return False
 
 
 _CONSUMERS: dict[str, Consumer] = {}

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import traceback
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -37,13 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.events import metrics
 from relaydesk.events.consumers import Consumer, consumers
 from relaydesk.events.envelope import Envelope
+from relaydesk.events.known import describe_error, known_all, sort_batch, system_reader
 from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
 from relaydesk.events.outbox import to_envelope
-from relaydesk.events.retry_queries import due_heads, same_queue
+from relaydesk.events.retry_queries import due_heads, quiet_for, same_queue
 from relaydesk.jobs.runner import backoff
 from relaydesk.kit.db import Database, utcnow
 from relaydesk.kit.ids import uuid7
-from relaydesk.kit.masking import detect_and_mask_text
 
 __all__ = ["Dispatcher", "describe_error"]
 
@@ -51,23 +50,6 @@ log = structlog.get_logger("relaydesk.events")
 
 #: the ``max_attempts`` a Consumer gets when it does not set one (then the setting applies)
 _CONSUMER_DEFAULT_ATTEMPTS = next(f.default for f in fields(Consumer) if f.name == "max_attempts")
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the failure record: exception type and message, personal data masked."""
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return detect_and_mask_text(text[:2000])
-
-
-@dataclass
-class _Known:
-    """What the database already says about a batch for one consumer and tenant."""
-
-    processed: set[uuid.UUID] = field(default_factory=set)
-    #: events that already have a failure row (the retry loop owns them)
-    failing: set[uuid.UUID] = field(default_factory=set)
-    #: keys held back by an earlier event that is still failing
-    blocked: dict[str, uuid.UUID] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -86,6 +68,9 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.retry_cap = retry_cap
+        #: failure rows this process wrote (parked, failed, failed again): the retry loop
+        #: scans again at once when it changed
+        self.failures_written = 0
 
     def attempts_allowed(self, consumer: Consumer) -> int:
         """The consumer's own ``max_attempts`` when it set one, else the setting."""
@@ -111,59 +96,83 @@ class Dispatcher:
                 if not await self._fast_path(consumer, tenant_id, chunk):
                     await self._one_by_one(consumer, tenant_id, chunk)
 
-    async def _known(self, session: AsyncSession, name: str, batch: Sequence[Envelope]) -> _Known:
-        ids = [e.id for e in batch]
-        keys = sorted({e.key for e in batch})
-        known = _Known()
-        known.processed = set(
-            await session.scalars(
-                select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == name, ProcessedEvent.event_id.in_(ids)
-                )
-            )
-        )
-        rows = await session.execute(
-            select(EventFailure.event_id, EventFailure.event_key, EventFailure.dead,
-                   EventFailure.replayed_at)
-            .where(
-                EventFailure.consumer == name,
-                or_(
-                    EventFailure.event_id.in_(ids),
-                    and_(EventFailure.event_key.in_(keys), EventFailure.dead.is_(False),
-                         EventFailure.replayed_at.is_(None)),
-                ),
-            )
-        )  # fmt: skip
-        id_set = set(ids)
-        for event_id, key, dead, replayed_at in rows:
-            if event_id in id_set:
-                known.failing.add(event_id)
-            if not dead and replayed_at is None and key is not None:
-                known.blocked.setdefault(key, event_id)
-        return known
+    @staticmethod
+    async def _handle(session: AsyncSession, consumer: Consumer, done: list[Envelope]) -> None:
+        if consumer.handle_batch is not None and done:
+            await consumer.handle_batch(session, done)
+        else:
+            for envelope in done:
+                await consumer.handle(session, envelope)
+
+    async def deliver_all(self, wanted: Sequence[Consumer], envelopes: Sequence[Envelope]) -> None:
+        """Every consumer in ``wanted`` on the events it wants, one transaction per tenant and
+        chunk for all of them (SQLite: one writer anyway), each consumer in a savepoint: one
+        that raises is rolled back alone, then runs one event per transaction (``deliver``)."""
+        by_tenant: dict[uuid.UUID, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_tenant.setdefault(envelope.tenant_id, []).append(envelope)
+        for tenant_id, batch in by_tenant.items():
+            for start in range(0, len(batch), self.chunk_size):
+                chunk = batch[start : start + self.chunk_size]
+                work = [(c, [e for e in chunk if c.wants(e.type)]) for c in wanted]
+                work = [(c, events) for c, events in work if events]
+                if len(work) == 1:
+                    await self.deliver(*work[0])
+                elif work and not await self._together(tenant_id, chunk, work):
+                    for consumer, events in work:  # the transaction itself failed
+                        await self.deliver(consumer, events)
+
+    async def _together(
+        self,
+        tenant_id: uuid.UUID,
+        chunk: Sequence[Envelope],
+        work: list[tuple[Consumer, list[Envelope]]],
+    ) -> bool:
+        results: list[tuple[Consumer, list[Envelope], list[Any]]] = []
+        failed: list[tuple[Consumer, list[Envelope]]] = []
+        try:
+            async with self.db.job(tenant_id) as session:
+                known = await known_all(session, [c.name for c, _ in work], chunk)
+                records = []
+                now = utcnow()
+                for consumer, events in work:
+                    done, parked = sort_batch(known[consumer.name], events)
+                    try:
+                        if done:
+                            async with session.begin_nested():
+                                await self._handle(session, consumer, done)
+                    except Exception as exc:
+                        log.debug("events.batch_fallback", consumer=consumer.name,
+                                  error=describe_error(exc))  # fmt: skip
+                        failed.append((consumer, events))
+                        continue
+                    results.append((consumer, done, parked))
+                    records += [
+                        {"consumer": consumer.name, "event_id": e.id, "tenant_id": tenant_id,
+                         "processed_at": now} for e in done
+                    ]  # fmt: skip
+                if records:
+                    await session.execute(insert(ProcessedEvent), records)
+        except Exception as exc:
+            log.debug("events.together_failed", error=describe_error(exc))
+            return False
+        for consumer, done, parked in results:
+            self._count_processed(consumer, done)
+            if parked:
+                await self._park(consumer, parked)
+        for consumer, events in failed:
+            await self._one_by_one(consumer, tenant_id, events)
+        return True
 
     async def _fast_path(
         self, consumer: Consumer, tenant_id: uuid.UUID, batch: list[Envelope]
     ) -> bool:
         """One transaction for the whole batch; False if a handler raised (rolled back)."""
-        parked: list[tuple[Envelope, uuid.UUID]] = []
-        done: list[Envelope] = []
         try:
             async with self.db.job(tenant_id) as session:
-                known = await self._known(session, consumer.name, batch)
-                for envelope in batch:
-                    if envelope.id in known.processed or envelope.id in known.failing:
-                        continue
-                    blocker = known.blocked.get(envelope.key)
-                    if blocker is not None:
-                        parked.append((envelope, blocker))
-                        continue
-                    done.append(envelope)
-                if consumer.handle_batch is not None and done:
-                    await consumer.handle_batch(session, done)
-                else:
-                    for envelope in done:
-                        await consumer.handle(session, envelope)
+                known = (await known_all(session, [consumer.name], batch))[consumer.name]
+                done, parked = sort_batch(known, batch)
+                await self._handle(session, consumer, done)
                 if done:
                     now = utcnow()
                     await session.execute(
@@ -183,7 +192,7 @@ class Dispatcher:
         self, consumer: Consumer, tenant_id: uuid.UUID, batch: list[Envelope]
     ) -> None:
         async with self.db.job(tenant_id) as session:
-            known = await self._known(session, consumer.name, batch)
+            known = (await known_all(session, [consumer.name], batch))[consumer.name]
         for envelope in batch:
             if envelope.id in known.processed or envelope.id in known.failing:
                 continue
@@ -263,6 +272,7 @@ class Dispatcher:
         )
         async with self.db.job(items[0][0].tenant_id) as session:
             await session.execute(stmt, rows)
+        self.failures_written += 1
 
     async def _record_first_failure(
         self, consumer: Consumer, envelope: Envelope, exc: BaseException
@@ -279,6 +289,7 @@ class Dispatcher:
         ).on_conflict_do_nothing(index_elements=["consumer", "event_id"])  # fmt: skip
         async with self.db.job(envelope.tenant_id) as session:
             await session.execute(stmt)
+        self.failures_written += 1
         self._count_failure(consumer, envelope, error, 1, dead)
 
     def _count_failure(
@@ -304,7 +315,7 @@ class Dispatcher:
         registry = {c.name: c for c in consumers()}
         if not registry:
             return 0
-        async with self.db.job(system=True) as session:
+        async with system_reader(self.db) as session:
             heads = list(await session.scalars(due_heads(utcnow(), list(registry), limit)))
         if not heads:
             return 0
@@ -315,6 +326,10 @@ class Dispatcher:
                 return await self._retry_queue(registry[head.consumer], head)
 
         return sum(await asyncio.gather(*(run(head) for head in heads)))
+
+    async def quiet_for(self, longest: float) -> float:
+        """Seconds until a failure row may be due (``longest`` when none is waiting)."""
+        return await quiet_for(self.db, [c.name for c in consumers()], longest)
 
     async def _retry_queue(self, consumer: Consumer, head: EventFailure) -> int:
         attempted = 0

@@ -6,7 +6,8 @@ between publishes the batch again and consumers skip what they already processed
 
 Events are spread over ``lanes`` by a stable hash of (tenant, key): one lane runs its events
 in order, lanes and consumers run concurrently up to ``lanes`` tasks. On SQLite (one writer)
-one lane is right: concurrency would only queue on the write lock.
+one lane is right: concurrency would only queue on the write lock, and all consumers run in
+one transaction per tenant and batch (:meth:`Dispatcher.deliver_all`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class InProcessBackend:
         self.lanes = max(1, lanes)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        if self.lanes == 1:  # one writer: all consumers in one transaction per tenant
+            await self.dispatcher.deliver_all(consumers(), envelopes)
+            return
         work: list[tuple[Consumer, list[Envelope]]] = []
         for consumer in consumers():
             wanted = [e for e in envelopes if consumer.wants(e.type)]
@@ -44,7 +48,7 @@ class InProcessBackend:
             for envelope in wanted:
                 lanes.setdefault(key_hash(envelope) % self.lanes, []).append(envelope)
             work.extend((consumer, lane) for lane in lanes.values())
-        if self.lanes == 1 or len(work) == 1:
+        if len(work) == 1:
             for consumer, lane in work:
                 await self.dispatcher.deliver(consumer, lane)
             return

@@ -21,10 +21,12 @@ from relaydesk.kit.commit_hooks import poke_after_commit
 from relaydesk.kit.db import utcnow
 from relaydesk.kit.ids import uuid7
 
-__all__ = ["CHANNEL", "emit", "to_envelope"]
+__all__ = ["CHANNEL", "RETRY_CHANNEL", "emit", "to_envelope"]
 
 #: the commit-hook channel the relay listens on
 CHANNEL = "events.outbox"
+#: the commit-hook channel of the retry loop (a replay queued failure rows)
+RETRY_CHANNEL = "events.retries"
 
 
 async def emit(

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from relaydesk.events.known import system_reader
 from relaydesk.events.models import EventFailure
+from relaydesk.kit.db import Database, utcnow
 
-__all__ = ["due_heads", "same_queue"]
+__all__ = ["due_heads", "earliest_attempt", "quiet_for", "same_queue"]
 
 
 def same_queue(table: Any, replayed: bool) -> Any:
@@ -39,3 +41,26 @@ def due_heads(now: dt.datetime, names: list[str], limit: int) -> Any:
         .order_by(f.event_id)
         .limit(limit)
     )  # fmt: skip
+
+
+def earliest_attempt(names: list[str]) -> Any:
+    """(how many failure rows are not dead, the earliest next attempt among them)."""
+    f = EventFailure
+    return select(func.count(), func.min(f.next_attempt_at)).where(
+        f.dead.is_(False), f.consumer.in_(names)
+    )
+
+
+async def quiet_for(db: Database, names: list[str], longest: float) -> float:
+    """Seconds until a failure row of ``names`` may be due (``longest`` when none waits)."""
+    if not names:
+        return longest
+    async with system_reader(db) as session:
+        count, earliest = (await session.execute(earliest_attempt(names))).one()
+    if not count:
+        return longest
+    if earliest is None:
+        return 0.0
+    if earliest.tzinfo is None:
+        earliest = earliest.replace(tzinfo=dt.UTC)
+    return float(min(longest, max(0.0, (earliest - utcnow()).total_seconds())))

@@ -53,6 +53,10 @@ __all__ = [
 
 log = structlog.get_logger("relaydesk.events")
 
+#: with no failure row waiting, the retry loop still looks this often (another process, a
+#: Redis Streams worker, may have written some)
+RESCAN_SECONDS = 2.0
+
 
 #: modules whose import registers the built-in consumers and job handlers (each domain with
 #: a consumer adds its module here, as with the catalogue's EVENT_MODULES)
@@ -155,10 +159,12 @@ class EventRuntime:
         self.is_leader = False
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self._tap_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._notifying = False
         self._notify_task: asyncio.Task[None] | None = None
         self._step_failures = 0
+        self._retry_poked = False
         self._companions: list[Companion] = []
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -167,6 +173,7 @@ class EventRuntime:
         load_consumers()
         self._stop.clear()
         commit_hooks.add_listener(outbox.CHANNEL, self._on_commit)
+        commit_hooks.add_listener(outbox.RETRY_CHANNEL, self._on_retry)
         if self.notify_only:
             return
         if self.run_jobs:
@@ -175,6 +182,7 @@ class EventRuntime:
                 await companion.start()
                 self._companions.append(companion)
         self._tasks.append(asyncio.create_task(self._lead(), name="events-leader"))
+        self._tasks.append(asyncio.create_task(self._look_ahead(), name="events-taps"))
         if self.consumers is not None:
             self._tasks.append(
                 asyncio.create_task(self.consumers.run(self._stop), name="events-consumers")
@@ -193,6 +201,7 @@ class EventRuntime:
         """Finish the batches in hand, give leases and the leader lock back, close Redis."""
         self._stop.set()
         commit_hooks.remove_listener(outbox.CHANNEL, self._on_commit)
+        commit_hooks.remove_listener(outbox.RETRY_CHANNEL, self._on_retry)
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
@@ -218,8 +227,13 @@ class EventRuntime:
 
     # --- wake-ups -----------------------------------------------------------------------
 
+    def _on_retry(self) -> None:
+        self._retry_poked = True
+        self._wake.set()
+
     def _on_commit(self) -> None:
         self._wake.set()
+        self._tap_wake.set()
         if self.redis is None or self.is_leader or self._notifying:
             return
         try:
@@ -241,20 +255,29 @@ class EventRuntime:
     # --- the leader ---------------------------------------------------------------------
 
     async def _lead(self) -> None:
-        next_retry = next_sweep = 0.0
-        failures = 0
+        next_retry = next_sweep = quiet_until = 0.0
+        failures = written = 0
         while not self._stop.is_set():
             busy = False
             try:
                 self.is_leader = await self.leadership.acquire()
                 if self.is_leader:
                     self._wake.clear()
-                    busy = await self._step(self.relay.run_once) > 0
+                    # a batch smaller than the batch size drained the outbox: a commit since
+                    # then set the wake event, so no second read to find it empty
+                    moved = await self._step(self.relay.run_once)
+                    busy = moved > 0 and not self.relay.drained
                     now = time.monotonic()
-                    if now >= next_retry or not busy:
+                    poked = self._retry_poked or self.dispatcher.failures_written != written
+                    if (now >= next_retry or not busy) and (poked or now >= quiet_until):
+                        self._retry_poked, written = False, self.dispatcher.failures_written
                         next_retry = now + 0.5
                         retried = await self.dispatcher.retry_due(concurrency=self.lanes)
                         busy = busy or retried > 0
+                        # no failure row due: scan again when one may be (another process
+                        # may write some: at the latest after RESCAN_SECONDS)
+                        quiet = 0.0 if retried else await self.dispatcher.quiet_for(RESCAN_SECONDS)
+                        quiet_until = now + max(0.5, quiet)
                     if self.redis_publisher is not None and now >= next_sweep:
                         next_sweep = now + self.sweep_seconds
                         await self._step(self.redis_publisher.sweep)
@@ -267,7 +290,19 @@ class EventRuntime:
             if busy:
                 await asyncio.sleep(0)
                 continue
-            await self._pause(self.poll_seconds, wake=True)
+            until_scan = max(0.0, quiet_until - time.monotonic())
+            await self._pause(min(self.poll_seconds, until_scan or self.poll_seconds), wake=True)
+
+    async def _look_ahead(self) -> None:
+        """The leader pushes what was just committed (the taps: realtime) at once, while the
+        relay's round may still wait for the write lock (:meth:`Relay.tap_new`)."""
+        while not self._stop.is_set():
+            self._tap_wake.clear()
+            count = 0
+            if self.is_leader:
+                count = await self._step(self.relay.tap_new)
+            if count < self.relay.batch_size:
+                await self._pause(self.poll_seconds, wake=self._tap_wake)
 
     async def _step(self, step: Callable[[], Awaitable[Any]]) -> Any:
         """Run one step of the leader; a failure (Redis away) is logged and counts as idle."""
@@ -284,10 +319,11 @@ class EventRuntime:
         if count <= 3 or count % 50 == 0:
             log.warning("events.leader_error", error=f"{type(exc).__name__}: {exc}", count=count)
 
-    async def _pause(self, seconds: float, *, wake: bool = False) -> None:
+    async def _pause(self, seconds: float, *, wake: bool | asyncio.Event = False) -> None:
         waiters = [asyncio.ensure_future(self._stop.wait())]
         if wake:
-            waiters.append(asyncio.ensure_future(self._wake.wait()))
+            event = self._wake if wake is True else wake
+            waiters.append(asyncio.ensure_future(event.wait()))
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -21,8 +21,10 @@ from relaydesk.audit.service import Actor
 from relaydesk.errors import Conflict, ValidationFailed
 from relaydesk.events.consumers import Consumer, consumers
 from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
+from relaydesk.events.outbox import RETRY_CHANNEL
 from relaydesk.events.repository import EventRepository, FailureRepository
 from relaydesk.events.schemas import ConsumerStatusOut
+from relaydesk.kit.commit_hooks import poke_after_commit
 from relaydesk.kit.db import utcnow
 from relaydesk.kit.ids import uuid7
 from relaydesk.kit.pagination import PageParams
@@ -98,6 +100,7 @@ class EventService:
         failure.dead, failure.attempts = False, 0
         failure.replayed_at = failure.next_attempt_at = now
         await self.session.flush()
+        poke_after_commit(self.session, RETRY_CHANNEL)
         await audit.record(
             self.session, tenant_id=failure.tenant_id, action="events.dead_letter_replayed",
             actor=self.actor, target_type="event", target_id=failure.event_id,
@@ -179,6 +182,7 @@ class EventService:
                 )
             )
         skipped = len(ids) - len(events)
+        poke_after_commit(self.session, RETRY_CHANNEL)  # the retry loop runs them at once
         existing = await self.failures.by_pairs(consumer.name, [e.id for e in events])
         now = utcnow()
         fresh = [

@@ -2,7 +2,7 @@
 
 ``notify`` writes the rows in the caller's unit of work, so a rule's notification commits
 with the step that sent it, together with one ``notification.created`` event per recipient
-(the realtime consumer pushes it to that user's open workbench). After commit the listeners
+(the realtime tap pushes it to that user's open workbench). After commit the listeners
 of channel ``notifications`` run (:mod:`relaydesk.kit.commit_hooks`).
 """
 

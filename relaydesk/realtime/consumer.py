@@ -1,16 +1,20 @@
-"""The ``realtime`` consumer: every committed event agents care about goes to the hub.
+"""The ``realtime`` tap: every committed event agents care about goes to the hub.
 
 Conversations, messages (including ``message.status_changed``: a reply queued, sent,
 delivered or failed with the reason), calls, customers, and ``notification.created`` (for the
 addressed user only). The hub decides per socket who may see a frame and masks it.
+
+It is a tap (:mod:`relaydesk.events.taps`), not a consumer: the relay pushes each batch right
+after reading it, with no transaction of its own, so a push never queues for the database's
+write lock. A client that missed frames resumes from the outbox by event id.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Sequence
 
-from relaydesk.events.consumers import Consumer, register_consumer
 from relaydesk.events.envelope import Envelope
+from relaydesk.events.taps import Tap, register_tap
 from relaydesk.realtime.hub import get_hub, wanted
 
 
@@ -25,16 +29,18 @@ def frame_of(envelope: Envelope) -> dict[str, object]:
     }
 
 
-async def push(session: AsyncSession, envelope: Envelope) -> None:
-    if wanted(envelope.type):
-        await get_hub().broadcast(frame_of(envelope))
+async def push(envelopes: Sequence[Envelope]) -> None:
+    hub = get_hub()
+    for envelope in envelopes:
+        if wanted(envelope.type):
+            await hub.broadcast(frame_of(envelope))
 
 
-REALTIME = register_consumer(
-    Consumer(
+REALTIME = register_tap(
+    Tap(
         "realtime",
         push,
         types=("conversation.*", "message.*", "call.*", "customer.*", "notification.*"),
-        max_attempts=3,
+        active=lambda: get_hub().listening(),
     )
 )

@@ -4,7 +4,10 @@ Every committed event the agents care about reaches :func:`Hub.broadcast` once (
 ``realtime`` consumer, :mod:`relaydesk.realtime.consumer`). With Redis configured the hub
 publishes it on one pub/sub channel and every API process's hub (this one included) delivers
 it to its own sockets; without Redis it delivers locally. Ephemeral signals (typing,
-presence) take the same path without the outbox. A socket whose queue is full is closed with
+presence) take the same path without the outbox. Agents' sockets are offered every frame of
+their tenant (then filtered per principal); visitors' sockets are indexed by the customer and
+conversations they follow, so a frame reaches only those it names. A socket whose queue is
+full is closed with
 1013: the client reconnects and resumes from its last event id, so nothing is missed.
 
 Redis pub/sub is fire-and-forget: what is published while a process is not subscribed (Redis
@@ -51,6 +54,9 @@ NEEDS = {
 PERSONAL = ("notification.", "screenpop.")
 #: ephemeral frames built already masked for their reader, or holding no personal data
 PREMASKED = ("typing.", "presence.", "screenpop.")
+#: events about one conversation: a department-scoped reader gets those of their departments
+#: only (the payload's ``department_id``, the conversation's)
+DEPARTMENT_SCOPED = ("conversation.", "message.", "call.")
 #: events whose "personal data" fields agents reading conversations must see as sent
 CLEAR_FOR_CONVERSATIONS = frozenset({"message.received", "message.sent"})
 #: free-text fields that may quote personal data (a reason from an SMS gateway, a rule's
@@ -60,6 +66,10 @@ FREE_TEXT = {
     "message.status_changed": ("error",),
     "notification.created": ("title", "body"),
 }
+
+
+#: payload fields a routed connection (a visitor's socket) can be found by
+ROUTED_BY = ("customer_id", "conversation_id")
 
 
 def wanted(event_type: str) -> bool:
@@ -75,6 +85,14 @@ def _mask_value(value: Any) -> Any:
     return value
 
 
+def _in_departments(departments: tuple[uuid.UUID, ...], event_type: str, department: Any) -> bool:
+    """For a department-scoped reader, as the REST API shows conversations: an event about a
+    conversation of no department, or of another department, is not theirs (fail closed)."""
+    if department is None:
+        return not event_type.startswith(DEPARTMENT_SCOPED)
+    return str(department) in {str(d) for d in departments}
+
+
 def visible_payload(principal: Principal, frame: dict[str, Any]) -> dict[str, Any] | None:
     """The frame as this principal may see it, or None if they may not see it at all."""
     event_type = frame["event_type"]
@@ -85,12 +103,8 @@ def visible_payload(principal: Principal, frame: dict[str, Any]) -> dict[str, An
     to_user = payload.get("user_id")
     if event_type.startswith(PERSONAL) and to_user != str(principal.user_id):
         return None
-    departments = principal.department_ids
-    department = payload.get("department_id")
-    if (
-        departments is not None
-        and department is not None
-        and (uuid.UUID(department) not in departments)
+    if principal.department_ids is not None and not _in_departments(
+        principal.department_ids, event_type, payload.get("department_id")
     ):
         return None
     clear = principal.has("customers.pii.view") or (
@@ -128,6 +142,12 @@ class Connection:
     #: why the socket is closed with 1013 (sent as the close reason)
     resume_reason: str = "too slow: reconnect and resume"
 
+    def routing_keys(self) -> set[str] | None:
+        """None: offered every frame of its tenant (agents). Otherwise offered only frames
+        whose payload names one of these ``"<field>:<value>"`` keys (see :data:`ROUTED_BY`);
+        a connection that gains a key later calls :meth:`Hub.route`."""
+        return None
+
     def offer(self, frame: dict[str, Any]) -> None:
         if self.overflowed:
             return
@@ -153,7 +173,10 @@ class Hub:
     def __init__(self, redis_url: str | None = None) -> None:
         self.redis_url = redis_url
         self.channel = channel_of(redis_url) if redis_url else CHANNEL
+        #: connections offered every frame of their tenant (agents)
         self._by_tenant: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        #: (tenant, "<field>:<value>") → connections offered only the frames naming it
+        self._routed: dict[tuple[uuid.UUID, str], set[Connection]] = defaultdict(set)
         self._redis: Any = None
         self._listener: asyncio.Task[None] | None = None
         self.delivered = 0
@@ -178,10 +201,9 @@ class Hub:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
-        for connections in self._by_tenant.values():
-            for connection in connections:
-                with contextlib.suppress(asyncio.QueueFull):
-                    connection.queue.put_nowait(None)
+        for connection in self._all():
+            with contextlib.suppress(asyncio.QueueFull):
+                connection.queue.put_nowait(None)
 
     async def _listen(self, ready: asyncio.Event) -> None:
         """Deliver what any process published; resubscribe after Redis comes back."""
@@ -216,27 +238,55 @@ class Hub:
 
     def attach(self, connection: Connection) -> Connection:
         """Register a connection (a subclass may filter frames differently, e.g. a visitor's)."""
-        self._by_tenant[connection.principal.tenant_id].add(connection)
+        keys = connection.routing_keys()
+        if keys is None:
+            self._by_tenant[connection.principal.tenant_id].add(connection)
+        else:
+            for key in keys:
+                self.route(connection, key)
         return connection
 
+    def route(self, connection: Connection, key: str) -> None:
+        """Offer ``connection`` the frames whose payload names ``key`` from now on."""
+        self._routed[(connection.principal.tenant_id, key)].add(connection)
+
     def disconnect(self, connection: Connection) -> None:
-        connections = self._by_tenant.get(connection.principal.tenant_id)
-        if connections is not None:
-            connections.discard(connection)
-            if not connections:
-                self._by_tenant.pop(connection.principal.tenant_id, None)
+        tenant = connection.principal.tenant_id
+        keys = connection.routing_keys()
+        if keys is None:
+            connections = self._by_tenant.get(tenant)
+            if connections is not None:
+                connections.discard(connection)
+                if not connections:
+                    self._by_tenant.pop(tenant, None)
+            return
+        for key in keys:
+            routed = self._routed.get((tenant, key))
+            if routed is not None:
+                routed.discard(connection)
+                if not routed:
+                    self._routed.pop((tenant, key), None)
+
+    def _all(self) -> set[Connection]:
+        found: set[Connection] = set()
+        for connections in (*self._by_tenant.values(), *self._routed.values()):
+            found |= connections
+        return found
+
+    def listening(self) -> bool:
+        """Frames broadcast now may reach a socket (one here, or any process through Redis)."""
+        return self._redis is not None or bool(self._by_tenant) or bool(self._routed)
 
     def connection_count(self) -> int:
-        return sum(len(c) for c in self._by_tenant.values())
+        return len(self._all())
 
     def require_resume(self) -> int:
         """Close every socket of this process with 1013 (they resume); returns how many."""
         count = 0
-        for connections in self._by_tenant.values():
-            for connection in connections:
-                if not connection.overflowed:
-                    connection.must_resume("realtime feed interrupted: reconnect and resume")
-                    count += 1
+        for connection in self._all():
+            if not connection.overflowed:
+                connection.must_resume("realtime feed interrupted: reconnect and resume")
+                count += 1
         return count
 
     # --- delivery --------------------------------------------------------------------------
@@ -264,7 +314,16 @@ class Hub:
 
     def deliver_local(self, frame: dict[str, Any]) -> None:
         tenant = uuid.UUID(frame["tenant_id"])
-        for connection in list(self._by_tenant.get(tenant, ())):
+        targets = list(self._by_tenant.get(tenant, ()))
+        if self._routed:
+            payload = frame.get("payload") or {}
+            routed: set[Connection] = set()
+            for name in ROUTED_BY:
+                value = payload.get(name)
+                if value:
+                    routed |= self._routed.get((tenant, f"{name}:{value}"), set())
+            targets += routed
+        for connection in targets:
             connection.offer(frame)
             self.delivered += 1
 

@@ -40,15 +40,13 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
 
 
 async def deliver(db: Database, after: Any = None) -> list[Any]:
-    """What the bus does for the realtime consumer: hand it each committed event, in order."""
+    """What the relay does for the realtime tap: hand it each committed event, in order."""
     async with db.job(system=True) as session:
         stmt = select(OutboxEvent).order_by(OutboxEvent.id)
         if after is not None:
             stmt = stmt.where(OutboxEvent.id > after)
         rows = list(await session.scalars(stmt))
-        for row in rows:
-            if REALTIME.wants(row.type):
-                await REALTIME.handle(session, to_envelope(row))
+    await REALTIME.run([to_envelope(row) for row in rows if REALTIME.wants(row.type)])
     return [row.id for row in rows]
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.auth.models import User
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.customers.identities import IdentityKey
-from relaydesk.customers.models import Customer
-from relaydesk.customers.repository import CustomerRepository, IdentityRepository
+from relaydesk.customers.models import Customer, CustomerIdentity
+from relaydesk.customers.repository import CustomerRepository
 from relaydesk.kit.db import unscoped
 from relaydesk.routing.models import AgentPresence
 from relaydesk.tenancy.models import TeamMember
@@ -38,13 +38,24 @@ async def find_inbox(session: AsyncSession, inbox_id: uuid.UUID) -> Inbox | None
     return inbox
 
 
+#: the customer holding one identity: one query (built once; the tenant guard still applies)
+_BY_IDENTITY = (
+    select(Customer)
+    .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+    .where(
+        CustomerIdentity.kind == bindparam("kind"),
+        CustomerIdentity.namespace == bindparam("namespace"),
+        CustomerIdentity.value == bindparam("value"),
+    )
+    .limit(1)
+)
+
+
 async def customer_by_identity(session: AsyncSession, key: IdentityKey) -> Customer | None:
     """The customer holding an identity (the survivor, if it was merged)."""
-    row = (await IdentityRepository(session).by_keys([key])).get(key)
-    if row is None:
-        return None
+    params = {"kind": key.kind, "namespace": key.namespace, "value": key.value}
+    customer = (await session.scalars(_BY_IDENTITY, params)).first()
     customers = CustomerRepository(session)
-    customer = await customers.get(row.customer_id)
     for _ in range(10):  # follow merges to the survivor
         if customer is None or customer.merged_into_id is None:
             break
@@ -102,18 +113,25 @@ async def mark_out_messages(
     return rows
 
 
+_ONLINE = (
+    select(AgentPresence.id)
+    .join(User, User.id == AgentPresence.user_id)
+    .where(AgentPresence.status == "online", User.is_active.is_(True))
+)
+#: built once (statement construction is a good part of the cost of a small query)
+_ONLINE_ANY = _ONLINE.limit(1)
+_ONLINE_IN_TEAM = (
+    _ONLINE.join(TeamMember, TeamMember.user_id == AgentPresence.user_id)
+    .where(TeamMember.team_id == bindparam("team_id"))
+    .limit(1)
+)
+
+
 async def agents_online(session: AsyncSession, team_id: uuid.UUID | None) -> bool:
     """Whether an agent who could take the chat is online (the inbox's team, or anyone).
 
     One lookup that stops at the first such agent: this runs for every visitor
     message, so it must not count every agent's open conversations as routing does."""
-    stmt = (
-        select(AgentPresence.id)
-        .join(User, User.id == AgentPresence.user_id)
-        .where(AgentPresence.status == "online", User.is_active.is_(True))
-    )
-    if team_id is not None:
-        stmt = stmt.join(TeamMember, TeamMember.user_id == AgentPresence.user_id).where(
-            TeamMember.team_id == team_id
-        )
-    return await session.scalar(stmt.limit(1)) is not None
+    if team_id is None:
+        return await session.scalar(_ONLINE_ANY) is not None
+    return await session.scalar(_ONLINE_IN_TEAM, {"team_id": team_id}) is not None

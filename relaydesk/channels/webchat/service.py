@@ -18,26 +18,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from relaydesk.audit.service import Actor
 from relaydesk.channels import inbox_secrets
 from relaydesk.channels.webchat import repository as repo
 from relaydesk.channels.webchat.runtime import WebChatRuntime
-from relaydesk.channels.webchat.schemas import Profile, SessionIn, SessionOut
+from relaydesk.channels.webchat.schemas import SessionIn, SessionOut
 from relaydesk.channels.webchat.settings import (
     IDENTITY_SECRET,
     WebChatSettings,
     load_settings,
     origin_allowed,
 )
-from relaydesk.channels.webchat.tokens import TokenError, VisitorSession, user_hash_valid
+from relaydesk.channels.webchat.tokens import TokenError, VisitorSession
+from relaydesk.channels.webchat.visitors import (
+    actor,
+    check_profile,
+    invalid,
+    resolve_customer,
+    verify_user,
+    visitor_key,
+)
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.conversations.schemas import ConversationPatch
 from relaydesk.conversations.service import ConversationService
-from relaydesk.customers.identities import IdentityError, IdentityKey, normalise_identity
-from relaydesk.customers.models import Customer
-from relaydesk.customers.normalise import normalise_email, normalise_phone
-from relaydesk.customers.resolution import IdentityClaim, resolve
-from relaydesk.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized, ValidationFailed
+from relaydesk.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from relaydesk.kit.db import Database, mark_system, utcnow
 
 __all__ = [
@@ -76,16 +79,6 @@ class PublicInbox:
         )
         value = secrets.get(IDENTITY_SECRET)
         return str(value) if value else None
-
-
-def _invalid(field: str, message: str, kind: str = "value_error") -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {message}", details=[{"loc": ["body", field], "msg": message, "type": kind}]
-    )
-
-
-def _actor(visitor: VisitorSession) -> Actor:
-    return Actor("anonymous", f"visitor:{visitor.visitor_id}", "web chat visitor")
 
 
 async def load_inbox(db: Database, inbox_id: uuid.UUID) -> PublicInbox:
@@ -134,73 +127,11 @@ async def is_online(db: Database, inbox: PublicInbox, now: dt.datetime | None = 
 # --- sessions -------------------------------------------------------------------------------
 
 
-def _user_key(settings: WebChatSettings, user_id: str) -> IdentityKey:
-    try:
-        return normalise_identity("app_user", user_id, settings.user_namespace)
-    except IdentityError as exc:
-        raise _invalid("user_id", exc.message) from None
-
-
-def _visitor_key(visitor: VisitorSession, settings: WebChatSettings) -> IdentityKey:
-    if visitor.user_id is not None:
-        return _user_key(settings, visitor.user_id)
-    return normalise_identity("visitor", visitor.visitor_id)
-
-
-def _verify_user(inbox: PublicInbox, runtime: WebChatRuntime, body: SessionIn) -> str | None:
-    """The verified user id (None: anonymous or unverified); refuses forged/missing hashes."""
-    settings = inbox.settings
-    if body.user_id is None:
-        if settings.identity_verification and not settings.allow_anonymous:
-            raise Unauthorized(
-                "this chat is for signed-in users: give user_id and user_hash",
-                code="identity_required",
-            )
-        return None
-    _user_key(settings, body.user_id)
-    if not settings.identity_verification:
-        return None  # kept as an unverified claim
-    if not body.user_hash:
-        raise Unauthorized(
-            "user_hash is required with user_id: the site's server computes "
-            "HMAC-SHA256(secret, user_id)",
-            code="identity_unverified",
-        )
-    secret = inbox.identity_secret(runtime)
-    if secret is None:
-        raise ServiceUnavailable(
-            "identity verification is on but the inbox has no secret yet",
-            code="identity_not_configured",
-        )
-    if not user_hash_valid(secret, body.user_id, body.user_hash):
-        raise Unauthorized(
-            "user_hash does not match user_id: identity refused", code="identity_forged"
-        )
-    return body.user_id
-
-
-def _check_profile(profile: Profile) -> list[IdentityClaim]:
-    claims = []
-    if profile.phone:
-        try:
-            normalise_phone(profile.phone)
-        except ValueError as exc:
-            raise _invalid("phone", str(exc)) from None
-        claims.append(IdentityClaim("phone", profile.phone, verified=False))
-    if profile.email:
-        try:
-            normalise_email(profile.email)
-        except ValueError as exc:
-            raise _invalid("email", str(exc)) from None
-        claims.append(IdentityClaim("email", profile.email, verified=False))
-    return claims
-
-
 async def start_session(
     db: Database, runtime: WebChatRuntime, inbox: PublicInbox, body: SessionIn
 ) -> SessionOut:
     """A visitor (new, returning, or the site's verified user) opens the chat."""
-    verified_user = _verify_user(inbox, runtime, body)
+    verified_user = verify_user(inbox, runtime, body)
     claimed = body.user_id if verified_user is None else None
     previous: VisitorSession | None = None
     if body.token:
@@ -219,16 +150,16 @@ async def start_session(
         verified_user,
         claimed,
     )
-    _check_profile(body)
+    check_profile(body)
     given = {f for f in ("name", "phone", "email") if getattr(body, f)}
     async with db.job(inbox.tenant_id) as session:
-        customer = await repo.customer_by_identity(session, _visitor_key(visitor, inbox.settings))
+        customer = await repo.customer_by_identity(session, visitor_key(visitor, inbox.settings))
         if given and customer is None and verified_user is None:
             missing = [f for f in inbox.settings.prechat.required() if f not in given]
             if missing:
-                raise _invalid(missing[0], "required by the pre-chat form", "missing")
+                raise invalid(missing[0], "required by the pre-chat form", "missing")
         if given or (verified_user is not None and customer is None):
-            customer = await _resolve(session, inbox, visitor, body)
+            customer = await resolve_customer(session, inbox, visitor, body)
     prechat = bool(inbox.settings.prechat.required()) and customer is None
     return SessionOut(
         token=runtime.signer.visitor_token(visitor),
@@ -237,33 +168,6 @@ async def start_session(
         prechat_required=prechat and verified_user is None,
         online=await is_online(db, inbox),
     )
-
-
-async def _resolve(
-    session: Any, inbox: PublicInbox, visitor: VisitorSession, profile: Profile | None
-) -> Customer:
-    claims = [
-        IdentityClaim(k.kind, k.value, k.namespace or None, verified=True)
-        for k in [_visitor_key(visitor, inbox.settings)]
-    ]
-    if visitor.claimed_user_id is not None:
-        claims.append(
-            IdentityClaim(
-                "app_user", visitor.claimed_user_id, inbox.settings.user_namespace, verified=False
-            )
-        )
-    if profile is not None:
-        claims += _check_profile(profile)
-    result = await resolve(
-        session,
-        inbox.tenant_id,
-        claims,
-        verified=False,
-        source="web_chat",
-        name=profile.name if profile else None,
-        actor=_actor(visitor),
-    )
-    return result.customer
 
 
 def visitor_session(runtime: WebChatRuntime, inbox: PublicInbox, token: str) -> VisitorSession:
@@ -340,15 +244,15 @@ async def post_message(
             ],
         )
     if len(uploads) > 10:
-        raise _invalid("attachments", "at most 10 files per message", "too_long")
+        raise invalid("attachments", "at most 10 files per message", "too_long")
     try:
         files = [runtime.signer.upload(u, inbox.id, visitor.visitor_id).entry() for u in uploads]
     except (TokenError, KeyError, ValueError) as exc:
-        raise _invalid("attachments", f"upload refused: {exc}") from None
+        raise invalid("attachments", f"upload refused: {exc}") from None
     if not text and not files:
-        raise _invalid("text", "a message needs text or a file", "missing")
+        raise invalid("text", "a message needs text or a file", "missing")
     if client_id is not None and not _CLIENT_ID.match(client_id):
-        raise _invalid("client_id", "1-64 letters, digits, '_' or '-'")
+        raise invalid("client_id", "1-64 letters, digits, '_' or '-'")
     content_type = "text"
     if not text:
         images = all(f["content_type"].startswith("image/") for f in files)
@@ -356,14 +260,14 @@ async def post_message(
     async with db.job(inbox.tenant_id) as session:
         # as is_online(), in this unit of work: one session per message, not two
         online = _in_hours(inbox) and await repo.agents_online(session, inbox.team_id)
-        customer = await repo.customer_by_identity(session, _visitor_key(visitor, settings))
+        customer = await repo.customer_by_identity(session, visitor_key(visitor, settings))
         if customer is None:
             if settings.prechat.required() and visitor.user_id is None:
                 raise ValidationFailed("fill in the pre-chat form first", code="prechat_required")
-            customer = await _resolve(session, inbox, visitor, None)
+            customer = await resolve_customer(session, inbox, visitor, None)
         row = await session.get(Inbox, inbox.id)
         assert row is not None
-        service = ConversationService(session, _actor(visitor))
+        service = ConversationService(session, actor(visitor))
         external = f"webchat:{visitor.visitor_id}:{client_id}" if client_id else None
         conversation, message, duplicate = await service.receive(
             row,
@@ -405,7 +309,7 @@ async def resume(
     """What the visitor missed after ``after`` (or the recent history); replies they now have
     become ``delivered``."""
     async with db.job(inbox.tenant_id) as session:
-        customer = await repo.customer_by_identity(session, _visitor_key(visitor, inbox.settings))
+        customer = await repo.customer_by_identity(session, visitor_key(visitor, inbox.settings))
         if customer is None:
             return Resumed(None, [], False, None)
         rows, more = await repo.visitor_messages(
@@ -433,7 +337,7 @@ async def mark_read(
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """The visitor has seen the replies up to ``up_to``: they become ``read``."""
     async with db.job(inbox.tenant_id) as session:
-        customer = await repo.customer_by_identity(session, _visitor_key(visitor, inbox.settings))
+        customer = await repo.customer_by_identity(session, visitor_key(visitor, inbox.settings))
         if customer is None:
             return []
         return await repo.mark_out_messages(

@@ -60,6 +60,26 @@ class VisitorConnection(Connection):
     customer_id: uuid.UUID | None = None
     conversation_ids: set[str] = field(default_factory=set)
     socket_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the hub it is attached to (which indexes it by customer and conversation)
+    hub: Hub | None = None
+
+    def routing_keys(self) -> set[str]:
+        keys = {f"conversation_id:{c}" for c in self.conversation_ids}
+        if self.customer_id is not None:
+            keys.add(f"customer_id:{self.customer_id}")
+        return keys
+
+    def follow(self, customer_id: uuid.UUID | None = None, *conversations: str) -> None:
+        """Frames about this customer and these conversations reach the socket from now on."""
+        if customer_id is not None and self.customer_id is None:
+            self.customer_id = customer_id
+            if self.hub is not None:
+                self.hub.route(self, f"customer_id:{customer_id}")
+        for conversation in conversations:
+            if conversation not in self.conversation_ids:
+                self.conversation_ids.add(conversation)
+                if self.hub is not None:
+                    self.hub.route(self, f"conversation_id:{conversation}")
 
     def offer(self, frame: dict[str, Any]) -> None:
         shown = self.visible(frame)
@@ -80,7 +100,7 @@ class VisitorConnection(Connection):
                 return None
             if payload.get("customer_id") != str(self.customer_id):
                 return None
-            self.conversation_ids.add(str(payload["message"]["conversation_id"]))
+            self.follow(None, str(payload["message"]["conversation_id"]))
             if payload.get("from_socket") == self.socket_id:
                 return None  # the sender has it in its ack
             return {"type": "message", "message": payload["message"]}
@@ -100,6 +120,7 @@ class VisitorConnection(Connection):
 
 def attach(hub: Hub, connection: VisitorConnection) -> None:
     """Register a visitor's socket on the hub (Hub.connect only makes agents' connections)."""
+    connection.hub = hub
     hub.attach(connection)
 
 
@@ -185,10 +206,10 @@ class _Session:
         except AppError as exc:
             await self.error(exc.code, exc.message, client_id)
             return
-        self.conn.conversation_ids.add(str(posted.conversation_id))
+        first = self.conn.customer_id is None
+        self.conn.follow(posted.customer_id, str(posted.conversation_id))
         self.department = posted.department_id
-        if self.conn.customer_id is None:
-            self.conn.customer_id = posted.customer_id
+        if first:
             await self.here()
         await self.send(
             {
@@ -325,10 +346,9 @@ async def visitor_socket(websocket: WebSocket, inbox_id: str) -> None:
     pump: asyncio.Task[None] | None = None
     try:
         resumed = await service.resume(db, runtime, inbox, visitor, after)
-        connection.customer_id = resumed.customer_id
-        connection.conversation_ids.update(m["conversation_id"] for m in resumed.messages)
+        connection.follow(resumed.customer_id, *{m["conversation_id"] for m in resumed.messages})
         if resumed.conversation is not None:
-            connection.conversation_ids.add(str(resumed.conversation[0]))
+            connection.follow(None, str(resumed.conversation[0]))
             session.department = resumed.conversation[1]
         await session.here()
         await session.send(
