@@ -9,16 +9,11 @@ for the API also free text in the rest; clear only with ``customers.pii.view``) 
 metrics → ConnectorCall row, and a ``connector.action_failed`` event when the call ended in
 error.
 
-Where those rows go: a caller whose session has not begun a transaction (a request that only
-runs the action) hands them to the :class:`~relaydesk.audit.writer.AuditWriter`, which
-commits them, batched with concurrent calls', **before** the answer leaves; the instance is
-then read outside the request's session and cached for a moment
-(:mod:`relaydesk.integrations.instance_cache`). Any other caller (a job, a request that wrote
-something first, tests sharing one connection) gets them in its own unit of work
-(docs/decisions/0006-durable-audit-group-commit.md).
-
-Whatever the external system does, the answer is an :class:`ActionOutcome` (200 for the
-API): ``ok=false`` with the classified error, never a 500.
+A caller whose session has not begun a transaction hands those rows to the
+:class:`~relaydesk.audit.writer.AuditWriter` (committed, batched, **before** the answer
+leaves; the instance comes from :mod:`relaydesk.integrations.instance_cache`); any other
+caller gets them in its own unit of work (docs/decisions/0006-durable-audit-group-commit.md).
+Whatever the system does, the answer is an :class:`ActionOutcome`: never a 500.
 """
 
 from __future__ import annotations
