@@ -41,7 +41,8 @@ describe('embedded apps', () => {
     // the page's CSP now lets the workbench frame that origin (and no other)
     await page.reload()
     await page.locator('[data-test="side-menu"]').getByText('Customers').click()
-    await page.locator('.el-table__row').first().click()
+    // the customers' table, not the apps' table the previous screen may still show
+    await page.locator('[data-test="customer-table"] .el-table__row').first().click()
     const drawer = page.locator('[data-test="customer-drawer"][data-customer-id]')
     await drawer.waitFor()
     const customerId = await drawer.getAttribute('data-customer-id')
