@@ -156,7 +156,9 @@ def server(target: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, i
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", target, "--factory", "--app-dir", str(HERE),
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
-           "--log-level", "warning"]
+           "--log-level", "warning",
+           # as `relaydesk serve` runs it (relaydesk/cli/serve.py), for every target
+           "--ws-per-message-deflate", "false"]
     with process(cmd, env, log, [port]) as pid:
         yield f"http://127.0.0.1:{port}", pid
 

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shutil
 import sys
@@ -99,6 +100,9 @@ def relaydesk_app() -> Any:
 
     app = create_app(load_settings())
     mount(app)  # a no-op when app.py mounts it
+    # as `relaydesk serve` (and _common.relaydesk_app): no uvicorn access line per request
+    access = logging.getLogger("uvicorn.access")
+    access.handlers, access.propagate = [], False
     inner = app.router.lifespan_context
     wanted = os.environ.get("BENCH_WITH_PROCESSOR") == "1"
 
@@ -284,6 +288,8 @@ def bench_database(url: str | None, args: argparse.Namespace, workdir: Path) -> 
     env = settings_env(data_dir, url)
     if args.with_processor:
         env["BENCH_WITH_PROCESSOR"] = "1"
+    else:  # nothing to relay: events an earlier run left in a shared database stay out of it
+        env["RELAYDESK_EVENTS__RUN_IN_API"] = "false"
     slug = asyncio.run(seed(env))
     asyncio.run(drain_inbox(env))  # rows left pending by earlier runs on the same database
     url_path = f"/hooks/{slug}/tickets/ticket_status_changed"

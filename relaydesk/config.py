@@ -137,6 +137,13 @@ class EventsSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1, le=100, description="Failures before dead letter")
     partitions: int = Field(default=16, ge=1, le=1024, description="Redis stream partitions")
     poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    batch_window_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="After a commit wakes the relay, wait this long so that events committed "
+        "close together reach the consumers as one batch (the realtime push does not wait)",
+    )
     job_concurrency: int = Field(default=8, ge=1, le=256)
 
 

@@ -11,6 +11,7 @@ the job, outside this transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,10 +31,10 @@ from relaydesk.automation.scheduling import RUN_JOB, open_watch
 from relaydesk.errors import AppError
 from relaydesk.events.consumers import Consumer, register_consumer
 from relaydesk.events.envelope import Envelope
-from relaydesk.jobs import enqueue
+from relaydesk.jobs import enqueue, enqueue_many, job_row
 from relaydesk.kit.db import utcnow
 
-__all__ = ["CONSUMER", "handle", "register", "rules_for"]
+__all__ = ["CONSUMER", "handle", "handle_batch", "register", "rules_for"]
 
 CONSUMER = "automation.rules"
 _EVENT_ONLY = frozenset({"event"})
@@ -71,7 +72,29 @@ def _may_match(condition: Condition | None, event: dict[str, Any]) -> bool:
 
 
 async def handle(session: AsyncSession, envelope: Envelope) -> None:
-    candidates = await rules_for(session, envelope.type)
+    await _handle(session, envelope, await rules_for(session, envelope.type), None)
+
+
+async def handle_batch(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    """``handle`` on each event in turn, with the rules looked up once per event type (the
+    batch's transaction writes no rule) and the jobs of the batch enqueued together."""
+    found: dict[str, list[tuple[Any, CompiledRule | None]]] = {}
+    jobs: list[dict[str, Any]] = []
+    for envelope in envelopes:
+        candidates = found.get(envelope.type)
+        if candidates is None:
+            candidates = found[envelope.type] = await rules_for(session, envelope.type)
+        await _handle(session, envelope, candidates, jobs)
+    await enqueue_many(session, jobs)
+
+
+async def _handle(
+    session: AsyncSession,
+    envelope: Envelope,
+    candidates: list[tuple[Any, CompiledRule | None]],
+    jobs: list[dict[str, Any]] | None,
+) -> None:
+    """The rules' work for one event; ``jobs`` collects the rule jobs (None: enqueue now)."""
     if not candidates:
         return
     event = envelope.to_json()
@@ -88,7 +111,7 @@ async def handle(session: AsyncSession, envelope: Envelope) -> None:
     for row, rule in candidates:
         if rule is None:  # the job records why the definition cannot run
             if row.trigger_kind == "event" and matches(row.trigger_event, envelope.type):
-                await _enqueue(session, row, envelope, event)
+                await _enqueue(session, row, envelope, event, jobs)
             continue
         if not matches(rule.trigger.event, envelope.type):
             continue
@@ -101,16 +124,22 @@ async def handle(session: AsyncSession, envelope: Envelope) -> None:
         if rule.trigger.kind == "absence":
             await open_watch(session, row.id, row.version_id, rule.trigger, envelope)
             continue
-        await _enqueue(session, row, envelope, event)
+        await _enqueue(session, row, envelope, event, jobs)
 
 
-async def _enqueue(session: AsyncSession, row: Any, envelope: Envelope, event: dict[str, Any]
-                   ) -> None:  # fmt: skip
-    await enqueue(
-        session, RUN_JOB,
-        {"rule_id": str(row.id), "version_id": str(row.version_id), "event": event},
-        tenant_id=envelope.tenant_id, dedupe_key=f"rule:{row.id}:{envelope.id}",
-    )  # fmt: skip
+async def _enqueue(
+    session: AsyncSession,
+    row: Any,
+    envelope: Envelope,
+    event: dict[str, Any],
+    jobs: list[dict[str, Any]] | None,
+) -> None:
+    payload = {"rule_id": str(row.id), "version_id": str(row.version_id), "event": event}
+    key = f"rule:{row.id}:{envelope.id}"
+    if jobs is not None:
+        jobs.append(job_row(RUN_JOB, payload, tenant_id=envelope.tenant_id, dedupe_key=key))
+    else:
+        await enqueue(session, RUN_JOB, payload, tenant_id=envelope.tenant_id, dedupe_key=key)
 
 
 def _refuse(session: AsyncSession, row: Any, envelope: Envelope, reason: str) -> None:
@@ -126,4 +155,4 @@ def _refuse(session: AsyncSession, row: Any, envelope: Envelope, reason: str) ->
 
 def register() -> Consumer:
     """Subscribe the rules consumer to every event (idempotent)."""
-    return register_consumer(Consumer(CONSUMER, handle, types=("*",)))
+    return register_consumer(Consumer(CONSUMER, handle, types=("*",), handle_batch=handle_batch))

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import BindParameter, Uuid, bindparam, or_, select, update
 
 from relaydesk.automation.models import Rule, RuleExecution, RuleVersion, RuleWatch
 from relaydesk.kit.pagination import PageParams
@@ -54,17 +54,37 @@ class RuleRepository(Repository[Rule]):
         return await self.page(stmt, params)
 
     async def triggered_by(self, event_type: str) -> list[Any]:
-        """Enabled event and absence rules this event starts (or, for absence, ends)."""
+        """Enabled event and absence rules this event starts (or, for absence, ends).
+
+        Every event's consumer asks this, so the statement is built and compiled once and runs
+        on the session's connection, with the session's tenant bound explicitly."""
+        tenant_id = self.session.info.get("tenant_id")
         patterns = event_patterns(event_type)
-        stmt = select(
-            Rule.id, Rule.name, Rule.version, Rule.version_id, Rule.trigger_kind,
-            Rule.trigger_event, Rule.trigger_end_event,
-        ).where(
-            Rule.enabled.is_(True),
-            or_(Rule.trigger_event.in_(patterns), Rule.trigger_end_event.in_(patterns)),
-            Rule.trigger_kind.in_(("event", "absence")),
-        )  # fmt: skip
-        return list((await self.session.execute(stmt)).all())
+        if tenant_id is None or len(patterns) > _PATTERNS:
+            stmt = select(*_COLUMNS).where(
+                Rule.enabled.is_(True),
+                or_(Rule.trigger_event.in_(patterns), Rule.trigger_end_event.in_(patterns)),
+                Rule.trigger_kind.in_(("event", "absence")),
+            )
+            return list((await self.session.execute(stmt)).all())
+        params: dict[str, Any] = {f"p{i}": patterns[min(i, len(patterns) - 1)]
+                                  for i in range(_PATTERNS)}  # fmt: skip
+        params["tenant_id"] = tenant_id
+        connection = await self.session.connection()
+        return list((await connection.execute(_TRIGGERED_BY, params)).all())
+
+
+_COLUMNS = (Rule.id, Rule.name, Rule.version, Rule.version_id, Rule.trigger_kind,
+            Rule.trigger_event, Rule.trigger_end_event)  # fmt: skip
+#: patterns of an event name of up to five parts (padded with the last one)
+_PATTERNS = 6
+_BOUND: list[BindParameter[Any]] = [bindparam(f"p{i}") for i in range(_PATTERNS)]
+_TRIGGERED_BY = select(*_COLUMNS).where(
+    Rule.tenant_id == bindparam("tenant_id", type_=Uuid()),  # typed: see conversations/hot.py
+    Rule.enabled.is_(True),
+    or_(Rule.trigger_event.in_(_BOUND), Rule.trigger_end_event.in_(_BOUND)),
+    or_(Rule.trigger_kind == "event", Rule.trigger_kind == "absence"),
+)
 
 
 class VersionRepository(Repository[RuleVersion]):

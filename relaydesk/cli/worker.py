@@ -57,6 +57,9 @@ async def run_worker(
     hub = await start_hub(settings)
     try:
         await runtime.start()
+        from relaydesk.app import settle_heap
+
+        settle_heap()
         console.print(
             f"relaydesk worker {runtime.worker_id}: {runtime.backend} bus, consumers "
             f"{', '.join(consumer_names()) or '(none)'}; job kinds "

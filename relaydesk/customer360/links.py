@@ -22,18 +22,22 @@ Every lookup is an indexed equality (the identities' unique key); a link is one 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Uuid, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.customer360.models import CustomerEvent
 from relaydesk.customer360.repository import CustomerEventRepository
 from relaydesk.customers.identities import IdentityError, IdentityKey, normalise_identity
 from relaydesk.customers.merge import register_merge_hook
+from relaydesk.customers.models import CustomerIdentity
 from relaydesk.events.envelope import Envelope
+from relaydesk.kit.db import utcnow
 
 __all__ = [
     "EMAIL_FIELDS",
@@ -41,6 +45,7 @@ __all__ = [
     "MAX_LINKS",
     "PHONE_FIELDS",
     "link_event",
+    "link_events",
     "match_customers",
     "uuid7_at",
 ]
@@ -72,8 +77,15 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 def _key(kind: str, value: Any, namespace: str | None = None) -> IdentityKey | None:
     if not isinstance(value, str | int) or isinstance(value, bool) or str(value).strip() == "":
         return None
+    return _normalised(kind, str(value), namespace)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised(kind: str, value: str, namespace: str | None) -> IdentityKey | None:
+    """``normalise_identity`` or None (a pure function; parsing a phone number is costly, and
+    one buyer's orders send the same phone again and again)."""
     try:
-        return normalise_identity(kind, str(value), namespace)
+        return normalise_identity(kind, value, namespace)
     except IdentityError:
         return None
 
@@ -96,48 +108,126 @@ def _claimed_keys(payload: Mapping[str, Any]) -> list[tuple[IdentityKey, str]]:
     return keys
 
 
+# The batch's statements, built once. They run on the session's connection (no ORM
+# execute path, no guard), so they filter on the tenant themselves. (``tenant_id`` is typed
+# here: a foreign key column has no type until the table it points to is loaded.)
+_HOLDERS = select(
+    CustomerIdentity.customer_id, CustomerIdentity.kind, CustomerIdentity.namespace,
+    CustomerIdentity.value,
+).where(
+    CustomerIdentity.tenant_id == bindparam("tenant_id", type_=Uuid()),
+    CustomerIdentity.kind.in_(bindparam("kinds", expanding=True)),
+    CustomerIdentity.namespace.in_(bindparam("namespaces", expanding=True)),
+    CustomerIdentity.value.in_(bindparam("values", expanding=True)),
+    or_(CustomerIdentity.verified.is_(True), CustomerIdentity.origin == "staff"),
+)  # fmt: skip
+_LINKED = select(CustomerEvent.event_id, CustomerEvent.customer_id).where(
+    CustomerEvent.tenant_id == bindparam("tenant_id", type_=Uuid()),
+    CustomerEvent.event_id.in_(bindparam("events", expanding=True)),
+)
+
+
+async def _holders(
+    session: AsyncSession, tenant_id: uuid.UUID, keys: set[IdentityKey]
+) -> dict[IdentityKey, list[uuid.UUID]]:
+    """Trusted holders of each of ``keys`` (one query for a whole batch)."""
+    if not keys:
+        return {}
+    connection = await session.connection()
+    rows = await connection.execute(_HOLDERS, {
+        "tenant_id": tenant_id, "kinds": sorted({k.kind for k in keys}),
+        "namespaces": sorted({k.namespace for k in keys}),
+        "values": sorted({k.value for k in keys}),
+    })  # fmt: skip
+    out: dict[IdentityKey, list[uuid.UUID]] = {}
+    for customer_id, kind, namespace, value in rows:
+        key = IdentityKey(kind, namespace, value)
+        if key in keys:  # the query matches each column on its own: keep exact keys only
+            out.setdefault(key, []).append(customer_id)
+    return out
+
+
+async def _own_and_external(
+    repo: CustomerEventRepository, envelope: Envelope, found: dict[uuid.UUID, str]
+) -> None:
+    """Rules 1 and 2: the payload's ``customer_id``."""
+    raw_id = envelope.payload.get("customer_id")
+    if raw_id is None or isinstance(raw_id, bool):
+        return
+    own = _as_uuid(raw_id)
+    live = await repo.live_customer(own) if own is not None else None
+    if live is not None:
+        found.setdefault(live, "customer_id")
+    instance = envelope.source.get("instance")
+    if own is None and isinstance(instance, str) and str(raw_id).strip():
+        for customer_id, namespace in (
+            await repo.external_holders(instance, str(raw_id).strip())
+        ).items():
+            found.setdefault(customer_id, f"external:{namespace}")
+
+
 async def match_customers(session: AsyncSession, envelope: Envelope) -> dict[uuid.UUID, str]:
     """The customers ``envelope`` concerns: customer id → the rule that matched (first wins)."""
+    return (await _match_all(session, [envelope]))[0]
+
+
+async def _match_all(
+    session: AsyncSession, envelopes: Sequence[Envelope]
+) -> list[dict[uuid.UUID, str]]:
+    """:func:`match_customers` of each envelope (one tenant), the identities looked up
+    once for all of them."""
+    if not envelopes:
+        return []
     repo = CustomerEventRepository(session)
-    payload = envelope.payload
-    found: dict[uuid.UUID, str] = {}
-    raw_id = payload.get("customer_id")
-    if raw_id is not None and not isinstance(raw_id, bool):
-        own = _as_uuid(raw_id)
-        live = await repo.live_customer(own) if own is not None else None
-        if live is not None:
-            found.setdefault(live, "customer_id")
-        instance = envelope.source.get("instance")
-        if own is None and isinstance(instance, str) and str(raw_id).strip():
-            for customer_id, namespace in (
-                await repo.external_holders(instance, str(raw_id).strip())
-            ).items():
-                found.setdefault(customer_id, f"external:{namespace}")
-    keys = _claimed_keys(payload)
-    rules = {key: rule for key, rule in reversed(keys)}
-    for customer_id, key in (await repo.trusted_holders(k for k, _ in keys)).items():
-        found.setdefault(customer_id, rules[key])
-    return found
+    claimed = [_claimed_keys(envelope.payload) for envelope in envelopes]
+    holders = await _holders(session, envelopes[0].tenant_id,
+                             {key for keys in claimed for key, _ in keys})  # fmt: skip
+    matches = []
+    for envelope, keys in zip(envelopes, claimed, strict=True):
+        found: dict[uuid.UUID, str] = {}
+        await _own_and_external(repo, envelope, found)
+        for key, rule in keys:
+            for customer_id in holders.get(key, ()):
+                found.setdefault(customer_id, rule)
+        matches.append(found)
+    return matches
 
 
 async def link_event(session: AsyncSession, envelope: Envelope) -> list[CustomerEvent]:
     """Link ``envelope`` to the customers it concerns (idempotent); returns the new links."""
-    matched = await match_customers(session, envelope)
+    return await link_events(session, [envelope])
+
+
+async def link_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> list[CustomerEvent]:
+    """:func:`link_event` on each of ``envelopes`` (one tenant) in turn, with a few
+    statements for all of them: the identities, the links they have, one insert."""
+    matched = [(e, m) for e, m in zip(envelopes, await _match_all(session, envelopes),
+                                      strict=True) if m]  # fmt: skip
     if not matched:
         return []
-    repo = CustomerEventRepository(session)
-    known = await repo.linked(envelope.id)
+    tenant_id = envelopes[0].tenant_id
+    connection = await session.connection()
+    known: dict[uuid.UUID, set[uuid.UUID]] = {}
+    rows = await connection.execute(_LINKED, {
+        "tenant_id": tenant_id, "events": sorted({e.id for e, _ in matched})})  # fmt: skip
+    for event_id, customer_id in rows:
+        known.setdefault(event_id, set()).add(customer_id)
     created = []
-    for customer_id, rule in list(matched.items())[:MAX_LINKS]:
-        if customer_id in known:
-            continue
-        created.append(repo.add(CustomerEvent(
-            id=uuid7_at(envelope.occurred_at), tenant_id=envelope.tenant_id,
-            customer_id=customer_id, event_id=envelope.id, type=envelope.type,
-            occurred_at=envelope.occurred_at, matched_by=rule[:120],
-        )))  # fmt: skip
+    for envelope, customers in matched:
+        linked = known.setdefault(envelope.id, set())
+        for customer_id, rule in list(customers.items())[:MAX_LINKS]:
+            if customer_id in linked:
+                continue
+            linked.add(customer_id)
+            created.append(CustomerEvent(
+                id=uuid7_at(envelope.occurred_at), tenant_id=envelope.tenant_id,
+                customer_id=customer_id, event_id=envelope.id, type=envelope.type,
+                occurred_at=envelope.occurred_at, matched_by=rule[:120], created_at=utcnow(),
+            ))  # fmt: skip
     if created:
-        await session.flush()
+        columns = [c.key for c in CustomerEvent.__table__.columns]
+        rows_out = [{c: getattr(row, c) for c in columns} for row in created]
+        await connection.execute(insert(CustomerEvent), rows_out)
     return created
 
 

@@ -1,13 +1,20 @@
 """Running consumers on events: once each, in order per key, retried, then dead-lettered.
 
 :meth:`Dispatcher.deliver` runs one consumer on a batch of events (what the in-process relay
-or a Redis Streams partition reader hands it). For each tenant in the batch it first tries the
-fast path: one transaction, scoped to the tenant, that skips the events the consumer already
-processed, runs ``consumer.handle`` on the others in order and writes their
-:class:`ProcessedEvent` records. If any handler raises, that transaction is rolled back as a
-whole and the batch is run again one event per transaction, so one bad event costs only
+on several lanes or a Redis Streams partition reader hands it). For each tenant in the batch
+it first tries the fast path: one transaction, scoped to the tenant, that skips the events
+the consumer already processed, runs ``consumer.handle`` on the others in order and writes
+their :class:`ProcessedEvent` records. If any handler raises, that transaction is rolled back
+as a whole and the batch is run again one event per transaction, so one bad event costs only
 itself: its failure is recorded (in a separate transaction) as an :class:`EventFailure` with
 the error and the time of the next attempt (exponential backoff with jitter).
+
+The in-process relay on one lane (SQLite, or a shared connection), or with a batch of at most
+as many events as lanes (PostgreSQL), calls :meth:`Dispatcher.deliver_all` instead: every
+consumer of a chunk in one transaction, each in a savepoint, and the chunk's
+``published_at`` stamp in that same transaction when all of it went through (else after the
+failures are recorded). There an event read as unpublished has no record yet unless
+:class:`~relaydesk.events.known.Fresh` says it may, so the first reads are left out.
 
 Order per key: while an event is failing, the later events of the same key (for that
 consumer) are *parked* behind it (an ``EventFailure`` row with no attempts yet) instead of
@@ -19,15 +26,14 @@ queue per key and never hold back new events.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,10 +42,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.events import metrics
 from relaydesk.events.consumers import Consumer, consumers
 from relaydesk.events.envelope import Envelope
-from relaydesk.events.known import describe_error, known_all, sort_batch, system_reader
-from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
-from relaydesk.events.outbox import to_envelope
-from relaydesk.events.retry_queries import due_heads, quiet_for, same_queue
+from relaydesk.events.known import (
+    MARK,
+    PROCESSED,
+    RECORD,
+    STAMP,
+    Fresh,
+    describe_error,
+    known_all,
+    sort_batch,
+)
+from relaydesk.events.models import EventFailure, ProcessedEvent
+from relaydesk.events.retry_queries import quiet_for, retry_due
 from relaydesk.jobs.runner import backoff
 from relaydesk.kit.db import Database, utcnow
 from relaydesk.kit.ids import uuid7
@@ -50,6 +64,10 @@ log = structlog.get_logger("relaydesk.events")
 
 #: the ``max_attempts`` a Consumer gets when it does not set one (then the setting applies)
 _CONSUMER_DEFAULT_ATTEMPTS = next(f.default for f in fields(Consumer) if f.name == "max_attempts")
+
+
+class _RolledBack(Exception):
+    """The one consumer of a transaction raised: the transaction is rolled back whole."""
 
 
 class Dispatcher:
@@ -71,6 +89,9 @@ class Dispatcher:
         #: failure rows this process wrote (parked, failed, failed again): the retry loop
         #: scans again at once when it changed
         self.failures_written = 0
+        #: events that can have no record yet (the relay's one lane)
+        self.fresh = Fresh()
+        self._metrics: dict[str, tuple[Any, Any]] = {}
 
     def attempts_allowed(self, consumer: Consumer) -> int:
         """The consumer's own ``max_attempts`` when it set one, else the setting."""
@@ -83,18 +104,22 @@ class Dispatcher:
 
     # --- first delivery ---------------------------------------------------------------------
 
-    async def deliver(self, consumer: Consumer, envelopes: Sequence[Envelope]) -> None:
-        """Run ``consumer`` on ``envelopes`` (in order); return when each one is processed, or
-        failed or parked with a record. Raises only when the database itself fails (then the
-        caller delivers the batch again later; processed events are skipped)."""
+    def _chunks(self, envelopes: Sequence[Envelope]) -> Iterator[tuple[uuid.UUID, list[Envelope]]]:
+        """(tenant, events) in transactions of at most ``chunk_size`` events, in order."""
         by_tenant: dict[uuid.UUID, list[Envelope]] = {}
         for envelope in envelopes:
             by_tenant.setdefault(envelope.tenant_id, []).append(envelope)
         for tenant_id, batch in by_tenant.items():
             for start in range(0, len(batch), self.chunk_size):
-                chunk = batch[start : start + self.chunk_size]
-                if not await self._fast_path(consumer, tenant_id, chunk):
-                    await self._one_by_one(consumer, tenant_id, chunk)
+                yield tenant_id, batch[start : start + self.chunk_size]
+
+    async def deliver(self, consumer: Consumer, envelopes: Sequence[Envelope]) -> None:
+        """Run ``consumer`` on ``envelopes`` (in order); return when each one is processed, or
+        failed or parked with a record. Raises only when the database itself fails (then the
+        caller delivers the batch again later; processed events are skipped)."""
+        for tenant_id, chunk in self._chunks(envelopes):
+            if not await self._together(tenant_id, chunk, [(consumer, chunk)]):
+                await self._one_by_one(consumer, tenant_id, chunk)
 
     @staticmethod
     async def _handle(session: AsyncSession, consumer: Consumer, done: list[Envelope]) -> None:
@@ -104,89 +129,110 @@ class Dispatcher:
             for envelope in done:
                 await consumer.handle(session, envelope)
 
-    async def deliver_all(self, wanted: Sequence[Consumer], envelopes: Sequence[Envelope]) -> None:
-        """Every consumer in ``wanted`` on the events it wants, one transaction per tenant and
-        chunk for all of them (SQLite: one writer anyway), each consumer in a savepoint: one
-        that raises is rolled back alone, then runs one event per transaction (``deliver``)."""
-        by_tenant: dict[uuid.UUID, list[Envelope]] = {}
-        for envelope in envelopes:
-            by_tenant.setdefault(envelope.tenant_id, []).append(envelope)
-        for tenant_id, batch in by_tenant.items():
-            for start in range(0, len(batch), self.chunk_size):
-                chunk = batch[start : start + self.chunk_size]
-                work = [(c, [e for e in chunk if c.wants(e.type)]) for c in wanted]
-                work = [(c, events) for c, events in work if events]
-                if len(work) == 1:
-                    await self.deliver(*work[0])
-                elif work and not await self._together(tenant_id, chunk, work):
-                    for consumer, events in work:  # the transaction itself failed
-                        await self.deliver(consumer, events)
+    async def deliver_all(
+        self, wanted: Sequence[Consumer], envelopes: Sequence[Envelope]
+    ) -> set[uuid.UUID]:
+        """The relay's one lane (SQLite: one writer anyway; a small batch on PostgreSQL):
+        every consumer in ``wanted`` on the events it wants, one transaction per tenant and
+        chunk for all of them, each consumer in a savepoint (one that raises is rolled back
+        alone, then runs one event per transaction). Each chunk is stamped published in that
+        same transaction when all went through there, else once its failures are recorded;
+        returns the ids stamped."""
+        if self.fresh.after is None:
+            await self.fresh.load(self.db)
+        stamped: set[uuid.UUID] = set()
+        chunks = list(self._chunks(envelopes))
+        # before any stamp (a stamp raises Fresh.after: the other tenants' chunks interleave)
+        fresh = [self.fresh.all_fresh(chunk) for _, chunk in chunks]
+        for (tenant_id, chunk), new in zip(chunks, fresh, strict=True):
+            work = [(c, [e for e in chunk if c.wants(e.type)]) for c in wanted]
+            work = [(c, events) for c, events in work if events]
+            if not await self._together(tenant_id, chunk, work, stamp=True, fresh=new):
+                self.fresh.forget()  # perhaps a record the fast path did not expect
+                for consumer, events in work:  # the transaction itself failed
+                    await self.deliver(consumer, events)
+                await self.stamp(chunk)
+            stamped.update(e.id for e in chunk)
+        return stamped
 
     async def _together(
         self,
         tenant_id: uuid.UUID,
         chunk: Sequence[Envelope],
         work: list[tuple[Consumer, list[Envelope]]],
+        *,
+        stamp: bool = False,
+        fresh: bool = False,
     ) -> bool:
+        """One transaction for ``work`` (each consumer in a savepoint when there are several;
+        one that raises runs one event per transaction after it); with ``stamp`` the chunk is
+        stamped published too; ``fresh``: it can have no record yet (:class:`Fresh`). False when
+        the transaction itself failed (nothing committed)."""
         results: list[tuple[Consumer, list[Envelope], list[Any]]] = []
         failed: list[tuple[Consumer, list[Envelope]]] = []
+        solo = len(work) == 1
+        stamped = False
         try:
             async with self.db.job(tenant_id) as session:
-                known = await known_all(session, [c.name for c, _ in work], chunk)
+                names = [c.name for c, _ in work]
+                known = await known_all(session, names, chunk, processed=not fresh,
+                                        failures=not fresh or self.fresh.blockers)  # fmt: skip
                 records = []
                 now = utcnow()
                 for consumer, events in work:
                     done, parked = sort_batch(known[consumer.name], events)
                     try:
-                        if done:
+                        if solo:  # a raise rolls the transaction back: no savepoint needed
+                            await self._handle(session, consumer, done)
+                        elif done:
                             async with session.begin_nested():
                                 await self._handle(session, consumer, done)
                     except Exception as exc:
                         log.debug("events.batch_fallback", consumer=consumer.name,
                                   error=describe_error(exc))  # fmt: skip
                         failed.append((consumer, events))
+                        if solo:
+                            raise _RolledBack from exc
                         continue
                     results.append((consumer, done, parked))
                     records += [
                         {"consumer": consumer.name, "event_id": e.id, "tenant_id": tenant_id,
                          "processed_at": now} for e in done
                     ]  # fmt: skip
+                conn = await session.connection()
                 if records:
-                    await session.execute(insert(ProcessedEvent), records)
+                    await conn.execute(RECORD, records)
+                if stamp and not failed and not any(parked for _, _, parked in results):
+                    await conn.execute(STAMP, {"tenant": tenant_id, "at": now,
+                                                "ids": [e.id for e in chunk]})  # fmt: skip
+                    stamped = True
+        except _RolledBack:
+            pass
         except Exception as exc:
             log.debug("events.together_failed", error=describe_error(exc))
             return False
+        if not stamped:
+            for _, done, _ in results:
+                self.fresh.touch(e.id for e in done)
+        else:
+            self.fresh.stamped([e.id for e in chunk])
         for consumer, done, parked in results:
             self._count_processed(consumer, done)
             if parked:
                 await self._park(consumer, parked)
         for consumer, events in failed:
             await self._one_by_one(consumer, tenant_id, events)
+        if stamp and not stamped:
+            await self.stamp(chunk)
         return True
 
-    async def _fast_path(
-        self, consumer: Consumer, tenant_id: uuid.UUID, batch: list[Envelope]
-    ) -> bool:
-        """One transaction for the whole batch; False if a handler raised (rolled back)."""
-        try:
-            async with self.db.job(tenant_id) as session:
-                known = (await known_all(session, [consumer.name], batch))[consumer.name]
-                done, parked = sort_batch(known, batch)
-                await self._handle(session, consumer, done)
-                if done:
-                    now = utcnow()
-                    await session.execute(
-                        insert(ProcessedEvent),
-                        [{"consumer": consumer.name, "event_id": e.id, "tenant_id": tenant_id,
-                          "processed_at": now} for e in done],
-                    )  # fmt: skip
-        except Exception as exc:
-            log.debug("events.batch_fallback", consumer=consumer.name, error=describe_error(exc))
-            return False
-        self._count_processed(consumer, done)
-        if parked:
-            await self._park(consumer, parked)
-        return True
+    async def stamp(self, envelopes: Sequence[Envelope]) -> set[uuid.UUID]:
+        """Stamp events published once every consumer processed or recorded them."""
+        ids = [e.id for e in envelopes]
+        async with self.db.job(system=True) as session:
+            await (await session.connection()).execute(MARK, {"ids": ids, "at": utcnow()})
+        self.fresh.stamped(ids)
+        return set(ids)
 
     async def _one_by_one(
         self, consumer: Consumer, tenant_id: uuid.UUID, batch: list[Envelope]
@@ -200,26 +246,22 @@ class Dispatcher:
             if blocker is not None:
                 await self._park(consumer, [(envelope, blocker)])
                 continue
-            error = await self._attempt(consumer, envelope)
+            error = await self.attempt(consumer, envelope)
             if error is None:
                 continue
             await self._record_first_failure(consumer, envelope, error)
             known.blocked[envelope.key] = envelope.id
 
-    async def _attempt(
+    async def attempt(
         self, consumer: Consumer, envelope: Envelope, failure_id: uuid.UUID | None = None
     ) -> BaseException | None:
         """One transaction: handle, processed record (and drop the failure row); the error or
         None. An event processed meanwhile by someone else counts as success."""
+        self.fresh.touch((envelope.id,))
         try:
             async with self.db.job(envelope.tenant_id) as session:
-                already = await session.scalar(
-                    select(ProcessedEvent.event_id).where(
-                        ProcessedEvent.consumer == consumer.name,
-                        ProcessedEvent.event_id == envelope.id,
-                    )
-                )
-                if already is None:
+                already = await self._processed(session, consumer, envelope)
+                if not already:
                     await consumer.handle(session, envelope)
                     session.add(ProcessedEvent(consumer=consumer.name, event_id=envelope.id,
                                                tenant_id=envelope.tenant_id))  # fmt: skip
@@ -229,26 +271,31 @@ class Dispatcher:
             if isinstance(exc, IntegrityError) and await self._is_processed(consumer, envelope):
                 return None  # a concurrent delivery (an expired lease) won the race
             return exc
-        if already is None:
+        if not already:
             self._count_processed(consumer, [envelope])
         return None
 
+    @staticmethod
+    async def _processed(session: AsyncSession, consumer: Consumer, envelope: Envelope) -> bool:
+        params = {"tenant": envelope.tenant_id, "names": [consumer.name], "ids": [envelope.id]}
+        return (await (await session.connection()).execute(PROCESSED, params)).first() is not None
+
     async def _is_processed(self, consumer: Consumer, envelope: Envelope) -> bool:
         async with self.db.job(envelope.tenant_id) as session:
-            found = await session.scalar(
-                select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == consumer.name,
-                    ProcessedEvent.event_id == envelope.id,
-                )
-            )
-        return found is not None
+            return await self._processed(session, consumer, envelope)
 
     def _count_processed(self, consumer: Consumer, done: Sequence[Envelope]) -> None:
         if not done:
             return
-        metrics.PROCESSED.labels(consumer.name).inc(len(done))
+        found = self._metrics.get(consumer.name)
+        if found is None:
+            found = self._metrics[consumer.name] = (
+                metrics.PROCESSED.labels(consumer.name),
+                metrics.DELIVERY_LATENCY.labels(consumer.name),
+            )
+        counter, histogram = found
+        counter.inc(len(done))
         now = utcnow()
-        histogram = metrics.DELIVERY_LATENCY.labels(consumer.name)
         for envelope in done:
             histogram.observe(max(0.0, (now - envelope.occurred_at).total_seconds()))
 
@@ -270,8 +317,15 @@ class Dispatcher:
         stmt = self._insert()(EventFailure).on_conflict_do_nothing(
             index_elements=["consumer", "event_id"]
         )
-        async with self.db.job(items[0][0].tenant_id) as session:
+        await self._write_failures(items[0][0].tenant_id, [e.id for e, _ in items], stmt, rows)
+
+    async def _write_failures(
+        self, tenant_id: uuid.UUID, ids: list[uuid.UUID], stmt: Any, rows: Any = None
+    ) -> None:
+        self.fresh.touch(ids, failure=True)
+        async with self.db.job(tenant_id) as session:
             await session.execute(stmt, rows)
+        self.fresh.touch(ids, failure=True)  # again: committed now (Fresh.recheck_blockers)
         self.failures_written += 1
 
     async def _record_first_failure(
@@ -287,9 +341,7 @@ class Dispatcher:
             event_key=envelope.key, attempts=1, error=error, first_failed_at=now,
             last_failed_at=now, dead=dead, next_attempt_at=None if dead else self._next_attempt(1),
         ).on_conflict_do_nothing(index_elements=["consumer", "event_id"])  # fmt: skip
-        async with self.db.job(envelope.tenant_id) as session:
-            await session.execute(stmt)
-        self.failures_written += 1
+        await self._write_failures(envelope.tenant_id, [envelope.id], stmt)
         self._count_failure(consumer, envelope, error, 1, dead)
 
     def _count_failure(
@@ -302,7 +354,7 @@ class Dispatcher:
                     event_id=str(envelope.id), event_type=envelope.type, attempts=attempts,
                     dead=dead, error=error)  # fmt: skip
 
-    # --- retries ----------------------------------------------------------------------------
+    # --- retries (relaydesk.events.retry_queries) -------------------------------------------
 
     async def retry_due(self, limit: int = 200, concurrency: int = 1) -> int:
         """Retry the failure rows that are due, key by key in event order; returns attempts.
@@ -312,63 +364,16 @@ class Dispatcher:
         rest of the queue follows at once. Consumers this process does not know are left
         alone.
         """
-        registry = {c.name: c for c in consumers()}
-        if not registry:
-            return 0
-        async with system_reader(self.db) as session:
-            heads = list(await session.scalars(due_heads(utcnow(), list(registry), limit)))
-        if not heads:
-            return 0
-        gate = asyncio.Semaphore(max(1, concurrency))
-
-        async def run(head: EventFailure) -> int:
-            async with gate:
-                return await self._retry_queue(registry[head.consumer], head)
-
-        return sum(await asyncio.gather(*(run(head) for head in heads)))
+        return await retry_due(self, limit, concurrency)
 
     async def quiet_for(self, longest: float) -> float:
         """Seconds until a failure row may be due (``longest`` when none is waiting)."""
-        return await quiet_for(self.db, [c.name for c in consumers()], longest)
+        seconds = await quiet_for(self.db, [c.name for c in consumers()], longest)
+        if seconds >= longest:
+            await self.fresh.recheck_blockers(self.db)
+        return seconds
 
-    async def _retry_queue(self, consumer: Consumer, head: EventFailure) -> int:
-        attempted = 0
-        row: EventFailure | None = head
-        while row is not None:
-            async with self.db.job(row.tenant_id) as session:
-                event = await session.get(OutboxEvent, row.event_id)
-            if event is None:
-                await self._update_failure(consumer, row, None, "the event is no longer in the "
-                                           "outbox", dead=True)  # fmt: skip
-            else:
-                envelope = to_envelope(event)
-                attempted += 1
-                error = await self._attempt(consumer, envelope, failure_id=row.id)
-                if error is not None:
-                    attempts = row.attempts + 1
-                    dead = attempts >= self.attempts_allowed(consumer)
-                    await self._update_failure(consumer, row, envelope, describe_error(error),
-                                               dead=dead, attempts=attempts)  # fmt: skip
-                    if not dead:
-                        break  # the rest of this key waits behind it
-            row = await self._next_in_queue(row)
-        return attempted
-
-    async def _next_in_queue(self, row: EventFailure) -> EventFailure | None:
-        if row.event_key is None:
-            return None
-        async with self.db.job(row.tenant_id) as session:
-            return await session.scalar(
-                select(EventFailure)
-                .where(EventFailure.consumer == row.consumer,
-                       EventFailure.event_key == row.event_key,
-                       EventFailure.dead.is_(False), EventFailure.event_id > row.event_id,
-                       same_queue(EventFailure, row.replayed_at is not None))
-                .order_by(EventFailure.event_id)
-                .limit(1)
-            )  # fmt: skip
-
-    async def _update_failure(
+    async def update_failure(
         self,
         consumer: Consumer,
         row: EventFailure,

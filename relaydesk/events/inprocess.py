@@ -1,18 +1,20 @@
 """The in-process bus (the embedded default): the relay runs every consumer itself.
 
-Durable because the outbox is in the database: the relay marks a batch published only after
-every interested consumer processed each event or recorded a failure for it, so a crash in
-between publishes the batch again and consumers skip what they already processed.
+Durable because the outbox is in the database: the backend stamps a batch published only
+after every interested consumer processed each event or recorded a failure for it, so a crash
+in between publishes the batch again and consumers skip what they already processed.
 
 Events are spread over ``lanes`` by a stable hash of (tenant, key): one lane runs its events
 in order, lanes and consumers run concurrently up to ``lanes`` tasks. On SQLite (one writer)
 one lane is right: concurrency would only queue on the write lock, and all consumers run in
-one transaction per tenant and batch (:meth:`Dispatcher.deliver_all`).
-"""
+one transaction per tenant and chunk, which also writes the stamp
+(:meth:`Dispatcher.deliver_all`). A batch of at most ``lanes`` events goes that way on
+PostgreSQL too: a transaction per lane and consumer would cost more than it overlaps."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 import zlib
 from collections.abc import Sequence
 
@@ -35,10 +37,16 @@ class InProcessBackend:
         self.dispatcher = dispatcher
         self.lanes = max(1, lanes)
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        if self.lanes == 1:  # one writer: all consumers in one transaction per tenant
-            await self.dispatcher.deliver_all(consumers(), envelopes)
-            return
+    async def publish(self, envelopes: Sequence[Envelope]) -> set[uuid.UUID]:
+        """Deliver, then stamp published; returns the ids stamped (all of them)."""
+        if self.lanes == 1 or len(envelopes) <= self.lanes:
+            # one writer, or too few events to share out: all consumers in one transaction
+            # per tenant, which stamps the events too
+            return await self.dispatcher.deliver_all(consumers(), envelopes)
+        await self._lanes(envelopes)
+        return await self.dispatcher.stamp(envelopes)
+
+    async def _lanes(self, envelopes: Sequence[Envelope]) -> None:
         work: list[tuple[Consumer, list[Envelope]]] = []
         for consumer in consumers():
             wanted = [e for e in envelopes if consumer.wants(e.type)]

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.events.catalogue import validate_payload
@@ -21,7 +22,7 @@ from relaydesk.kit.commit_hooks import poke_after_commit
 from relaydesk.kit.db import utcnow
 from relaydesk.kit.ids import uuid7
 
-__all__ = ["CHANNEL", "RETRY_CHANNEL", "emit", "to_envelope"]
+__all__ = ["CHANNEL", "RETRY_CHANNEL", "emit", "emit_core", "to_envelope"]
 
 #: the commit-hook channel the relay listens on
 CHANNEL = "events.outbox"
@@ -47,28 +48,61 @@ async def emit(
     then to the event id. ``cause`` is the event that led to this one (rules pass the trigger):
     the new event inherits its correlation id and is one hop deeper.
     """
+    row = OutboxEvent(**_values(event_type, payload, tenant_id, key, source, cause, correlation_id))
+    session.add(row)
+    poke_after_commit(session, CHANNEL)
+    return to_envelope(row)
+
+
+async def emit_core(
+    session: AsyncSession,
+    event_type: str,
+    payload: Mapping[str, Any],
+    *,
+    tenant_id: uuid.UUID,
+    key: str | None = None,
+    source: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`emit` for a hot path that writes with Core statements: the row is inserted at
+    once on the session's connection (no ORM object, no flush); same checks, same commit."""
+    values = _values(event_type, payload, tenant_id, key, source, None, None)
+    await (await session.connection()).execute(_INSERT, values)
+    poke_after_commit(session, CHANNEL)
+
+
+_INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
+
+
+def _values(
+    event_type: str,
+    payload: Mapping[str, Any] | Any,
+    tenant_id: uuid.UUID,
+    key: str | None,
+    source: Mapping[str, Any] | None,
+    cause: Envelope | None,
+    correlation_id: str | None,
+) -> dict[str, Any]:
     if hasattr(payload, "model_dump"):
         payload = payload.model_dump(mode="json")
     spec, clean = validate_payload(event_type, payload)
     event_id = uuid7()
     if key is None and spec.key is not None and clean.get(spec.key) is not None:
         key = str(clean[spec.key])
-    row = OutboxEvent(
-        id=event_id,
-        tenant_id=tenant_id,
-        type=event_type,
-        version=spec.version,
-        key=(key or str(event_id))[:200],
-        payload=clean,
-        source=dict(source or {"kind": "relaydesk"}),
-        causation_id=str(cause.id) if cause else None,
-        correlation_id=correlation_id or (cause.correlation_id or str(cause.id) if cause else None),
-        depth=cause.depth + 1 if cause else 0,
-        occurred_at=utcnow(),
-    )
-    session.add(row)
-    poke_after_commit(session, CHANNEL)
-    return to_envelope(row)
+    return {
+        "id": event_id,
+        "tenant_id": tenant_id,
+        "type": event_type,
+        "version": spec.version,
+        "key": (key or str(event_id))[:200],
+        "payload": clean,
+        "source": dict(source or {"kind": "relaydesk"}),
+        "causation_id": str(cause.id) if cause else None,
+        "correlation_id": correlation_id
+        or (cause.correlation_id or str(cause.id) if cause else None),
+        "depth": cause.depth + 1 if cause else 0,
+        "occurred_at": utcnow(),
+        "published_at": None,
+    }
 
 
 def to_envelope(row: OutboxEvent) -> Envelope:

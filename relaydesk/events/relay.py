@@ -1,13 +1,14 @@
 """The outbox relay: committed events, in id order, to the bus; one relay at a time.
 
 :meth:`Relay.run_once` reads a batch of unpublished outbox rows (oldest first), hands them to
-the backend's ``publish`` and stamps ``published_at`` on them in one statement. ``publish``
+the taps (:mod:`relaydesk.events.taps`: the realtime push, which needs no transaction), then
+to the backend's ``publish``, and stamps ``published_at`` on them in one statement. The
+in-process backend stamps them itself (for a small batch, or on one lane, in the consumers'
+own transaction: :meth:`~relaydesk.events.dispatch.Dispatcher.deliver_all`). ``publish``
 returns only when the events are safe: the in-process backend when every interested consumer
 has processed or recorded them, the Redis backend when they are in the streams. If it raises
-(a consumer's database is away, Redis is down) nothing is stamped and the same batch is
-published again on the next round; consumers skip what they already processed. Before
-``publish`` the batch goes to the taps (:mod:`relaydesk.events.taps`: the realtime push),
-which need no transaction. The read itself takes no write lock.
+(a consumer's database is away, Redis is down) what was not stamped is published again on the
+next round; consumers skip what they already processed. The read takes no write lock.
 
 Only the leader runs the relay (and the retry loop, and the Redis bookkeeping). On
 PostgreSQL :class:`Leadership` is a session-level advisory lock held on a dedicated
@@ -20,18 +21,17 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relaydesk.events import metrics
 from relaydesk.events.envelope import Envelope
-from relaydesk.events.known import system_reader
+from relaydesk.events.known import MARK, reading
 from relaydesk.events.models import OutboxEvent
-from relaydesk.events.outbox import to_envelope
 from relaydesk.events.taps import TapRunner
 from relaydesk.kit.db import Database, utcnow
 
@@ -50,7 +50,8 @@ class RepublishNeeded(Exception):
 class Publisher(Protocol):
     name: str
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None: ...
+    async def publish(self, envelopes: Sequence[Envelope]) -> Collection[uuid.UUID] | None:
+        """Hand the events on; returns the ids it stamped published itself (or None)."""
 
 
 class Leadership:
@@ -61,6 +62,8 @@ class Leadership:
         self.check_seconds = check_seconds
         self._conn: AsyncConnection | None = None
         self._checked = 0.0
+        #: how many times this process took the lock (a new term: what it knew may be stale)
+        self.terms = 0
 
     @property
     def needs_lock(self) -> bool:
@@ -94,6 +97,7 @@ class Leadership:
             await conn.close()
             return False
         self._conn, self._checked = conn, time.monotonic()
+        self.terms += 1
         log.info("events.leader_acquired")
         return True
 
@@ -116,6 +120,30 @@ class Leadership:
         await self._drop()
 
 
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
+_O = _OUTBOX.c
+#: the envelope's fields, in :class:`Envelope`'s order
+_ENVELOPE = (_O.id, _O.tenant_id, _O.type, _O.version, _O.key, _O.payload, _O.occurred_at,
+             _O.source, _O.causation_id, _O.correlation_id, _O.depth)  # fmt: skip
+_UNPUBLISHED = (
+    select(*_ENVELOPE).where(_O.published_at.is_(None)).order_by(_O.id).limit(bindparam("n"))
+)
+_AFTER = (
+    select(*_ENVELOPE)
+    .where(_O.id > bindparam("after", type_=_O.id.type))
+    .order_by(_O.id)
+    .limit(bindparam("n"))
+)
+
+
+def envelope_of(row: Any) -> Envelope:
+    """An outbox row read with the columns of ``_ENVELOPE``."""
+    (id_, tenant_id, type_, version, key, payload, occurred_at, source, causation_id,
+     correlation_id, depth) = row  # fmt: skip
+    return Envelope(id_, tenant_id, type_, version, key, payload, occurred_at, source or {},
+                    causation_id, correlation_id, depth or 0)  # fmt: skip
+
+
 class Relay:
     def __init__(self, db: Database, publisher: Publisher, *, batch_size: int = 500) -> None:
         self.db = db
@@ -128,12 +156,13 @@ class Relay:
         self.tap_mark: uuid.UUID | None = None
         #: a round is handing its batch to the consumers (the taps may look ahead meanwhile)
         self.publishing = False
+        self._published = metrics.PUBLISHED.labels(publisher.name)
 
-    async def _read(self, where: Any) -> list[OutboxEvent]:
+    async def _read(self, stmt: Any, **params: Any) -> list[Envelope]:
         """The oldest rows matching: a read (no write lock on SQLite, no transaction)."""
-        async with system_reader(self.db) as session:
-            stmt = select(OutboxEvent).where(where).order_by(OutboxEvent.id)
-            return list(await session.scalars(stmt.limit(self.batch_size)))
+        async with reading(self.db) as conn:
+            rows = await conn.execute(stmt, {"n": self.batch_size, **params})
+            return [envelope_of(row) for row in rows]
 
     async def tap_new(self) -> int:
         """Offer the taps what was committed since they last looked, without waiting for the
@@ -142,41 +171,39 @@ class Relay:
         order (concurrent producers on PostgreSQL) is pushed then; none is pushed twice."""
         if self.tap_mark is None or not self.publishing or not self.taps.listening():
             return 0  # the relay's own next round comes first (or nobody listens)
-        rows = await self._read(OutboxEvent.id > self.tap_mark)
-        if rows:
-            self.tap_mark = max(self.tap_mark, rows[-1].id)
-            await self.taps.run([to_envelope(row) for row in rows])
-        return len(rows)
+        envelopes = await self._read(_AFTER, after=self.tap_mark)
+        if envelopes:
+            self.tap_mark = max(self.tap_mark, envelopes[-1].id)
+            await self.taps.run(envelopes)
+        return len(envelopes)
 
     async def run_once(self) -> int:
         """Publish one batch of unpublished events, oldest first; returns how many."""
-        rows = await self._read(OutboxEvent.published_at.is_(None))
-        self.drained = len(rows) < self.batch_size
-        if rows and (self.tap_mark is None or rows[-1].id > self.tap_mark):
-            self.tap_mark = rows[-1].id
-        envelopes = [to_envelope(row) for row in rows]
+        envelopes = await self._read(_UNPUBLISHED)
+        self.drained = len(envelopes) < self.batch_size
+        if envelopes and (self.tap_mark is None or envelopes[-1].id > self.tap_mark):
+            self.tap_mark = envelopes[-1].id
         await self.taps.run(envelopes)  # the push first: it needs no transaction
-        if not rows:
+        if not envelopes:
             metrics.OUTBOX_LAG.set(0)
             return 0
-        metrics.OUTBOX_LAG.set(max(0.0, (utcnow() - rows[0].occurred_at).total_seconds()))
+        metrics.OUTBOX_LAG.set(max(0.0, (utcnow() - envelopes[0].occurred_at).total_seconds()))
         self.publishing = True
         try:
-            await self.publisher.publish(envelopes)
-            await self.mark_published([row.id for row in rows])
+            # the in-process backend stamps the events itself (on one lane in the consumers'
+            # own transaction) and returns their ids
+            marked = await self.publisher.publish(envelopes) or ()
+            rest = [e.id for e in envelopes if e.id not in marked]
+            if rest:
+                await self.mark_published(rest)
         except RepublishNeeded:
             self.drained = False
             return 1  # go round again at once: older events are unpublished now
         finally:
             self.publishing = False
-        metrics.PUBLISHED.labels(self.publisher.name).inc(len(rows))
-        return len(rows)
+        self._published.inc(len(envelopes))
+        return len(envelopes)
 
     async def mark_published(self, ids: Sequence[object], at: dt.datetime | None = None) -> None:
         async with self.db.job(system=True) as session:
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_(ids))
-                .values(published_at=at or utcnow())
-                .execution_options(synchronize_session=False)
-            )
+            await (await session.connection()).execute(MARK, {"ids": ids, "at": at or utcnow()})

@@ -1,19 +1,83 @@
-"""The queries of the retry loop (:meth:`relaydesk.events.dispatch.Dispatcher.retry_due`):
-which failure rows are due, and which queue (first deliveries or replays) a row belongs to."""
+"""The retry loop (:meth:`relaydesk.events.dispatch.Dispatcher.retry_due`) and its queries:
+which failure rows are due, which queue (first deliveries or replays) a row belongs to, and
+the run of one queue in event order."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
-from relaydesk.events.known import system_reader
-from relaydesk.events.models import EventFailure
+from relaydesk.events.consumers import Consumer, consumers
+from relaydesk.events.known import describe_error, system_reader
+from relaydesk.events.models import EventFailure, OutboxEvent
+from relaydesk.events.outbox import to_envelope
 from relaydesk.kit.db import Database, utcnow
 
-__all__ = ["due_heads", "earliest_attempt", "quiet_for", "same_queue"]
+if TYPE_CHECKING:
+    from relaydesk.events.dispatch import Dispatcher
+
+__all__ = ["due_heads", "earliest_attempt", "quiet_for", "retry_due", "same_queue"]
+
+
+async def retry_due(dispatcher: Dispatcher, limit: int, concurrency: int) -> int:
+    """Run the due heads of the failure queues (at most ``concurrency`` queues at a time)."""
+    registry = {c.name: c for c in consumers()}
+    if not registry:
+        return 0
+    heads = await due_heads(dispatcher.db, list(registry), limit)
+    if not heads:
+        return 0
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def run(head: EventFailure) -> int:
+        async with gate:
+            return await _retry_queue(dispatcher, registry[head.consumer], head)
+
+    return sum(await asyncio.gather(*(run(head) for head in heads)))
+
+
+async def _retry_queue(dispatcher: Dispatcher, consumer: Consumer, head: EventFailure) -> int:
+    attempted = 0
+    row: EventFailure | None = head
+    while row is not None:
+        async with dispatcher.db.job(row.tenant_id) as session:
+            event = await session.get(OutboxEvent, row.event_id)
+        if event is None:
+            await dispatcher.update_failure(consumer, row, None, "the event is no longer in "
+                                            "the outbox", dead=True)  # fmt: skip
+        else:
+            envelope = to_envelope(event)
+            attempted += 1
+            error = await dispatcher.attempt(consumer, envelope, failure_id=row.id)
+            if error is not None:
+                attempts = row.attempts + 1
+                dead = attempts >= dispatcher.attempts_allowed(consumer)
+                await dispatcher.update_failure(consumer, row, envelope, describe_error(error),
+                                                dead=dead, attempts=attempts)  # fmt: skip
+                if not dead:
+                    break  # the rest of this key waits behind it
+        row = await _next_in_queue(dispatcher.db, row)
+    return attempted
+
+
+async def _next_in_queue(db: Database, row: EventFailure) -> EventFailure | None:
+    """The failure row after ``row`` in its queue (its consumer and key), if any."""
+    if row.event_key is None:
+        return None
+    f = EventFailure
+    async with db.job(row.tenant_id) as session:
+        found: EventFailure | None = await session.scalar(
+            select(f)
+            .where(f.consumer == row.consumer, f.event_key == row.event_key, f.dead.is_(False),
+                   f.event_id > row.event_id, same_queue(f, row.replayed_at is not None))
+            .order_by(f.event_id)
+            .limit(1)
+        )  # fmt: skip
+    return found
 
 
 def same_queue(table: Any, replayed: bool) -> Any:
@@ -21,8 +85,13 @@ def same_queue(table: Any, replayed: bool) -> Any:
     return table.replayed_at.is_not(None) if replayed else table.replayed_at.is_(None)
 
 
-def due_heads(now: dt.datetime, names: list[str], limit: int) -> Any:
+async def due_heads(db: Database, names: list[str], limit: int) -> list[EventFailure]:
     """Due failure rows with no earlier non-dead row in their queue (consumer, tenant, key)."""
+    async with system_reader(db) as session:
+        return list(await session.scalars(_due_heads(utcnow(), names, limit)))
+
+
+def _due_heads(now: dt.datetime, names: list[str], limit: int) -> Any:
     earlier = aliased(EventFailure)
     f = EventFailure
     blocked = (

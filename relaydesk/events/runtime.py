@@ -129,6 +129,7 @@ class EventRuntime:
         self.notify_only = notify_only
         self.run_jobs = run_jobs and not notify_only
         self.poll_seconds = events.poll_seconds
+        self.batch_window = events.batch_window_ms / 1000
         self.sweep_seconds = sweep_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         single = db.dialect == "sqlite" or db.shares_connection
@@ -172,6 +173,8 @@ class EventRuntime:
     async def start(self) -> None:
         load_consumers()
         self._stop.clear()
+        self._wake.clear()
+        self._tap_wake.clear()
         commit_hooks.add_listener(outbox.CHANNEL, self._on_commit)
         commit_hooks.add_listener(outbox.RETRY_CHANNEL, self._on_retry)
         if self.notify_only:
@@ -200,6 +203,8 @@ class EventRuntime:
     async def stop(self, grace: float = 15.0) -> None:
         """Finish the batches in hand, give leases and the leader lock back, close Redis."""
         self._stop.set()
+        self._wake.set()  # the loops' pauses wait on these
+        self._tap_wake.set()
         commit_hooks.remove_listener(outbox.CHANNEL, self._on_commit)
         commit_hooks.remove_listener(outbox.RETRY_CHANNEL, self._on_retry)
         if self._tasks:
@@ -256,13 +261,17 @@ class EventRuntime:
 
     async def _lead(self) -> None:
         next_retry = next_sweep = quiet_until = 0.0
-        failures = written = 0
+        failures = written = terms = 0
         while not self._stop.is_set():
             busy = False
             try:
                 self.is_leader = await self.leadership.acquire()
+                # cleared by a follower too: else a commit's poke would spin its loop
+                self._wake.clear()
+                if self.is_leader and terms != self.leadership.terms:
+                    terms = self.leadership.terms  # another leader may have run meanwhile
+                    self.dispatcher.fresh.forget()
                 if self.is_leader:
-                    self._wake.clear()
                     # a batch smaller than the batch size drained the outbox: a commit since
                     # then set the wake event, so no second read to find it empty
                     moved = await self._step(self.relay.run_once)
@@ -292,6 +301,10 @@ class EventRuntime:
                 continue
             until_scan = max(0.0, quiet_until - time.monotonic())
             await self._pause(min(self.poll_seconds, until_scan or self.poll_seconds), wake=True)
+            if self._wake.is_set() and self.batch_window and not self._stop.is_set():
+                # a commit woke the relay: let the events committed just after it join the
+                # same batch (a batch's fixed cost is most of an event's at a steady rate)
+                await self._pause(self.batch_window)
 
     async def _look_ahead(self) -> None:
         """The leader pushes what was just committed (the taps: realtime) at once, while the
@@ -320,12 +333,12 @@ class EventRuntime:
             log.warning("events.leader_error", error=f"{type(exc).__name__}: {exc}", count=count)
 
     async def _pause(self, seconds: float, *, wake: bool | asyncio.Event = False) -> None:
-        waiters = [asyncio.ensure_future(self._stop.wait())]
-        if wake:
-            event = self._wake if wake is True else wake
-            waiters.append(asyncio.ensure_future(event.wait()))
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        """Up to ``seconds``; ``wake`` (the relay's event, or the one given) ends it sooner, and
+        so does a stop (which sets the wake events too). No task per pause: this runs twice
+        per committed batch."""
+        event = self._stop if not wake else self._wake if wake is True else wake
+        if self._stop.is_set():
+            return  # stopped after the loop cleared its wake event
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import math
@@ -90,10 +89,6 @@ def same(expected: str, given: str) -> bool:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(expected.encode("ascii"), given_bytes)
-
-
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()
 
 
 def b64_bytes(text: str) -> bytes | None:

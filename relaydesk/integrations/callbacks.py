@@ -29,6 +29,7 @@ anything raises :class:`CallbackMisconfigured` (500, so the sender keeps retryin
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
@@ -48,7 +49,6 @@ from relaydesk.integrations.callback_parts import any_same as _any_same
 from relaydesk.integrations.callback_parts import b64_bytes as _b64_bytes
 from relaydesk.integrations.callback_parts import body_fields as _body_fields
 from relaydesk.integrations.callback_parts import check_window as _check_window
-from relaydesk.integrations.callback_parts import hmac_sha256 as _hmac
 from relaydesk.integrations.callback_parts import joined_query as _joined_query
 from relaydesk.integrations.callback_parts import parse_pattern as _parse_pattern
 from relaydesk.integrations.callback_parts import same as _same
@@ -104,6 +104,9 @@ class Verifier:
             if not key:
                 raise CallbackMisconfigured("a Standard Webhooks secret is whsec_ + base64")
             self._key = key
+        #: the key's HMAC state, computed once: each check copies it (signing material that
+        #: stays with the instance's version, as this verifier does)
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)
         self._check: _Check = _CHECKS[spec.scheme]
 
     @property
@@ -116,6 +119,12 @@ class Verifier:
     ) -> Verification:
         """Raise :class:`InvalidSignature`/:class:`TimestampOutOfTolerance` unless it checks out."""
         return self._check(self, request, event_id, time.time() if now is None else now)
+
+    def _hmac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` with the verifier's key."""
+        mac = self._mac.copy()
+        mac.update(message)
+        return mac.digest()
 
     # -- schemes --
 
@@ -137,7 +146,7 @@ class Verifier:
         message = b"".join(
             literal + (values[name] if name else b"") for literal, name in self._parts
         )
-        digest = _hmac(self._key, message)
+        digest = self._hmac(message)
         if self.scheme == "hmac_sha256_hex":
             ok = _same(digest.hex(), given.lower())
         else:
@@ -157,7 +166,7 @@ class Verifier:
         prefix, _, value = given.partition("=")
         if prefix.lower() != "sha256" or not value:
             raise InvalidSignature(f"The callback has no {header}: sha256=<hex> header")
-        if not _same(_hmac(self._key, request.body).hex(), value.lower()):
+        if not _same(self._hmac(request.body).hex(), value.lower()):
             raise InvalidSignature()
         if not self.spec.timestamp_header:
             return Verification()
@@ -176,7 +185,7 @@ class Verifier:
                 signatures.append(value.lower())
         if raw_t is None or not signatures:
             raise InvalidSignature(f"The callback has no {header}: t=...,v1=... header")
-        expected = _hmac(self._key, raw_t.encode("utf-8") + b"." + request.body).hex()
+        expected = self._hmac(raw_t.encode("utf-8") + b"." + request.body).hex()
         if not _any_same(expected, signatures):
             raise InvalidSignature()
         timestamp = _seconds(raw_t, "s")
@@ -196,7 +205,7 @@ class Verifier:
                 f"{self.spec.timestamp_header or _WEBHOOK_TIMESTAMP} and {header} headers"
             )
         signed = f"{message_id}.{raw_t}.".encode() + request.body
-        expected = base64.b64encode(_hmac(self._key, signed)).decode("ascii")
+        expected = base64.b64encode(self._hmac(signed)).decode("ascii")
         candidates = [
             value for version, _, value in (p.partition(",") for p in given.split())
             if version == "v1"

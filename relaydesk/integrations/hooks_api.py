@@ -10,16 +10,17 @@ version from the spec's JMESPath expressions (400 when the id is missing) -> sto
 when the event id was already stored. An event type the spec maps to nothing is acknowledged
 with 200 ``ignored`` and not stored. Processing happens later, in the
 :class:`~relaydesk.integrations.inbox.InboxProcessor`.
+
+The route is served by :class:`HooksBranch`, ahead of the platform middleware, when the
+application adds it (``create_app`` does); otherwise by the router like any other route.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
+import functools
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from json.encoder import encode_basestring as _json_string  # = json.dumps(ensure_ascii=False)
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,33 +28,33 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from prometheus_client import Counter
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from relaydesk.config import Settings
 from relaydesk.errors import AppError, NotFound
-from relaydesk.integrations.callbacks import (
-    CallbackMisconfigured,
-    IncomingCallback,
-    Verifier,
-    make_verifier,
-)
+from relaydesk.integrations.callbacks import IncomingCallback
 from relaydesk.integrations.hooks_events import (
     CallbackEvent,
     event_field,
     parse_body,
     read_event,
 )
-from relaydesk.integrations.inbox import InboxEntry, InboxWriter, find_instance
-from relaydesk.integrations.instance_cache import on_instance_change
-from relaydesk.integrations.secrets import decrypt_config, instance_spec
-from relaydesk.integrations.spec import CallbackSpec, ConnectorSpec
-from relaydesk.kit.crypto import DecryptionFailed, Keyring
-from relaydesk.kit.db import Database
+from relaydesk.integrations.hooks_targets import HookTargets, hook_state
+from relaydesk.integrations.inbox import InboxEntry
+from relaydesk.kit.errorhandlers import app_error_handler, http_error_handler
 from relaydesk.kit.metrics import REGISTRY
+from relaydesk.kit.middleware import RequestContextMiddleware
+from relaydesk.kit.ratelimit import RateLimiter
 from relaydesk.kit.schemas import error_responses
 
 __all__ = [
     "CallbackAck",
     "CallbackEvent",
     "HookTargets",
+    "HooksBranch",
     "is_mounted",
     "mount",
     "parse_body",
@@ -76,94 +77,6 @@ class CallbackAck(BaseModel):
     event_id: str
     #: the inbox row (accepted only)
     id: uuid.UUID | None = None
-
-
-# --- targets: tenant + instance + verifiers, cached briefly ----------------------------------
-
-
-@dataclass(slots=True)
-class HookTarget:
-    tenant_id: uuid.UUID
-    instance_id: uuid.UUID
-    active: bool  # instance enabled and tenant active
-    spec: ConnectorSpec
-    config: dict[str, Any]
-    verifiers: dict[str, Verifier] = field(default_factory=dict)
-
-    def verifier(self, name: str, callback: CallbackSpec) -> Verifier:
-        found = self.verifiers.get(name)
-        if found is None:
-            found = self.verifiers[name] = make_verifier(callback.signature, self.config)
-        return found
-
-
-class HookTargets:
-    """Resolves hook URLs to instances (spec, decrypted config, verifiers), cached for
-    ``ttl`` seconds. A change to a connector instance committed in this process clears the
-    cache at once; a change made by another process (or to the tenant) takes effect within
-    ``ttl``. Concurrent lookups of one URL share one query; the cache holds at most ``size``
-    URLs (least recent dropped)."""
-
-    def __init__(self, db: Database, keyring: Keyring, *, ttl: float = 2.0, size: int = 1024):
-        self.db, self.keyring, self.ttl, self.size = db, keyring, ttl, size
-        self._cache: OrderedDict[tuple[str, str], tuple[float, HookTarget | None]] = OrderedDict()
-        self._inflight: dict[tuple[str, str], asyncio.Future[HookTarget | None]] = {}
-        on_instance_change(self.clear)
-
-    def clear(self) -> None:
-        self._cache.clear()
-
-    async def get(self, tenant_slug: str, instance_name: str) -> HookTarget | None:
-        key = (tenant_slug, instance_name)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[HookTarget | None] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            target = await self._load(tenant_slug, instance_name)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
-                future.set_exception(exc)
-                future.exception()  # retrieved: waiters (if any) re-raise it
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        future.set_result(target)
-        self._cache[key] = (time.monotonic() + self.ttl, target)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return target
-
-    async def _load(self, tenant_slug: str, instance_name: str) -> HookTarget | None:
-        found = await find_instance(self.db, tenant_slug, instance_name)
-        if found is None:
-            return None
-        instance, tenant_active = found
-        active = instance.enabled and tenant_active
-        try:
-            config = decrypt_config(self.keyring, instance) if active else {}
-        except DecryptionFailed as exc:
-            raise CallbackMisconfigured(f"the instance config cannot be decrypted: {exc}") from None
-        return HookTarget(instance.tenant_id, instance.id, active, instance_spec(instance), config)
-
-
-def _state(app: FastAPI) -> tuple[HookTargets, InboxWriter]:
-    state = app.state
-    targets: HookTargets | None = getattr(state, "hook_targets", None)
-    writer: InboxWriter | None = getattr(state, "inbox_writer", None)
-    if targets is None:
-        keyring = Keyring.from_settings(state.settings)
-        targets = state.hook_targets = HookTargets(state.db, keyring)
-    if writer is None:
-        writer = state.inbox_writer = InboxWriter(state.db)
-    return targets, writer
 
 
 # --- the endpoint ----------------------------------------------------------------------------
@@ -226,18 +139,22 @@ _NOT_FOUND = "No callback endpoint here (unknown tenant, connector instance or c
 
 
 _JSON_HEADERS = {"content-type": "application/json"}
+_ROUTE_PATH = "/hooks/{tenant_slug}/{instance_name}/{callback}"
+_PARAMETER_NAMES = ("tenant_slug", "instance_name", "callback")
 
 
-def _ack(status: int, outcome: str, event_id: str, row_id: uuid.UUID | None = None) -> Response:
-    """The :class:`CallbackAck` JSON, written directly (this path is hot)."""
+def _ack(
+    status: int, outcome: str, event_id: str, row_id: uuid.UUID | None = None
+) -> tuple[int, bytes]:
+    """(status, the :class:`CallbackAck` JSON), written directly (this path is hot)."""
     _COUNTERS[outcome].inc()
     tail = "}" if row_id is None else f',"id":"{row_id}"}}'
-    content = f'{{"status":"{outcome}","event_id":{json.dumps(event_id, ensure_ascii=False)}{tail}'
-    return Response(content.encode(), status, headers=_JSON_HEADERS)
+    content = f'{{"status":"{outcome}","event_id":{_json_string(event_id)}{tail}'
+    return status, content.encode()
 
 
 @router.post(
-    "/hooks/{tenant_slug}/{instance_name}/{callback}",
+    _ROUTE_PATH,
     summary="Receive a signed callback from an existing system",
     description=SCHEMES_DOC,
     status_code=202,
@@ -252,34 +169,33 @@ def _ack(status: int, outcome: str, event_id: str, row_id: uuid.UUID | None = No
 async def receive_callback(request: Request) -> Response:
     # the path parameters are read from the request, not declared (documented through
     # openapi_extra), and FastAPI's request handler is skipped (:class:`_PlainRoute`)
-    params = request.path_params
-    targets, writer = _state(request.app)
+    status, content = await _receive(request.app, request.scope, request.headers, request.body)
+    return Response(content, status, headers=_JSON_HEADERS)
+
+
+async def _receive(
+    app: Any, scope: Scope, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]
+) -> tuple[int, bytes]:
+    """The callback at ``scope["path_params"]``: (status, JSON answer); an AppError otherwise."""
     try:
-        return await _receive(
-            targets, writer, params["tenant_slug"], params["instance_name"], params["callback"],
-            request,
-        )  # fmt: skip
+        return await _accept(app, scope, headers, read_body)
     except AppError:
         _REJECTED.inc()
         raise
 
 
-async def _receive(
-    targets: HookTargets,
-    writer: InboxWriter,
-    tenant_slug: str,
-    instance_name: str,
-    callback_name: str,
-    request: Request,
-) -> Response:
-    target = await targets.get(tenant_slug, instance_name)
+async def _accept(
+    app: Any, scope: Scope, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]
+) -> tuple[int, bytes]:
+    params = scope["path_params"]
+    callback_name = params["callback"]
+    targets, writer = hook_state(app)
+    target = await targets.get(params["tenant_slug"], params["instance_name"])
     callback = target.spec.callbacks.get(callback_name) if target is not None else None
     if target is None or not target.active or callback is None:
         raise NotFound(_NOT_FOUND)
     verifier = target.verifier(callback_name, callback)
-    body = await request.body()
-    headers = request.headers
-    scope = request.scope
+    body = await read_body()
     incoming = IncomingCallback(
         scope["method"], scope["path"], headers, scope["query_string"].decode("latin-1"), body,
         headers.get("content-type", ""),
@@ -302,10 +218,72 @@ async def _receive(
     row_id = await writer.store(entry)
     if row_id is None:
         return _ack(200, "duplicate", event.event_id)
-    processor = getattr(request.app.state, "inbox_processor", None)
+    processor = getattr(app.state, "inbox_processor", None)
     if processor is not None:
         processor.wake()
     return _ack(202, "accepted", event.event_id, row_id)
+
+
+# --- the lean branch ahead of the platform middleware ----------------------------------------
+
+
+class HooksBranch:
+    """ASGI middleware (add it last: outermost) that serves ``POST /hooks/{tenant}/{instance}/
+    {callback}`` itself, so a callback skips the platform's other middleware (idempotency, XML
+    negotiation, web-chat CORS, frame-src), routing and FastAPI's request handling, none of
+    which applies to it. It keeps what they did for callbacks: the callback still runs inside
+    :class:`RequestContextMiddleware` (request id, body limit and 413, security headers,
+    metrics under the route's template, the access line for errors, the 500 answer), and an
+    :class:`AppError` (or the body limit's HTTPException) is answered by the application's own
+    handler, as when routed (same error body). Other
+    requests, and other methods or paths under ``/hooks/``, go down the stack unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, rate_limiter: RateLimiter) -> None:
+        self.app = app
+        self.hooks = RequestContextMiddleware(_serve, settings=settings, rate_limiter=rate_limiter)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith("/hooks/"):
+                parts = path[7:].split("/")
+                if len(parts) == 3 and all(parts):
+                    scope["path_params"] = dict(zip(_PARAMETER_NAMES, parts, strict=True))
+                    await self.hooks(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
+    scope["route"] = _ROUTE  # matched, as the router would have: the metrics' route label
+    try:
+        status, content = await _receive(
+            scope["app"], scope, Headers(scope=scope), functools.partial(_read_body, receive)
+        )
+    except (AppError, HTTPException) as exc:  # answered as the application's handlers do
+        handler = app_error_handler if isinstance(exc, AppError) else http_error_handler
+        response = await handler(Request(scope, receive), exc)
+        await response(scope, receive, send)
+        return
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(content))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole request body (as ``Request.body``: a disconnect raises ClientDisconnect)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_ROUTE = next(route for route in router.routes if getattr(route, "path", "") == _ROUTE_PATH)
 
 
 def _holds_hooks(route: Any) -> bool:

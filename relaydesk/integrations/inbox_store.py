@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relaydesk.integrations.models import CallbackInbox, ConnectorInstance
-from relaydesk.kit.db import Database, mark_system, utcnow
+from relaydesk.kit.db import WRITE_INTENT, Database, mark_system, utcnow
 from relaydesk.kit.ids import uuid7
 from relaydesk.kit.pagination import PageParams
 from relaydesk.kit.repository import Repository
@@ -39,6 +41,7 @@ __all__ = [
 
 INBOX: Table = CallbackInbox.__table__  # type: ignore[assignment]
 _KEY = ("tenant_id", "instance_id", "callback", "event_id")
+_BIND = "callback_inbox_writes"  # Database.extensions key
 
 Key = tuple[uuid.UUID, uuid.UUID, str, str]
 
@@ -68,8 +71,33 @@ def dialect_insert(dialect: str) -> Any:
     raise RuntimeError(f"the callback inbox supports SQLite and PostgreSQL, not {dialect}")
 
 
+@functools.cache
+def _insert(dialect: str) -> Any:
+    """The idempotent insert of ``dialect``, built once (its compiled form is then cached)."""
+    c = INBOX.c
+    return (
+        dialect_insert(dialect)(INBOX)
+        .on_conflict_do_nothing(index_elements=[c[name] for name in _KEY])
+        .returning(c.id)
+    )
+
+
+def _bind(db: Database) -> AsyncEngine:
+    """Where :func:`insert_entries` writes outside tests: PostgreSQL in autocommit (the one
+    statement is its own transaction, committed before its result arrives: one round trip
+    instead of BEGIN, INSERT, COMMIT); SQLite in a write-intent transaction (``BEGIN
+    IMMEDIATE``, so that the statements run on the event loop's thread, kit/db_sqlite.py)."""
+    bind: AsyncEngine | None = db.extensions.get(_BIND)
+    if bind is None:
+        options = ({"isolation_level": "AUTOCOMMIT"} if db.dialect == "postgresql"
+                   else {WRITE_INTENT: True})  # fmt: skip
+        bind = db.extensions[_BIND] = db.engine.execution_options(**options)
+    return bind
+
+
 async def insert_entries(db: Database, entries: Sequence[InboxEntry]) -> dict[Key, uuid.UUID]:
-    """Store the entries whose key is new; returns {key: inbox row id} of those stored."""
+    """Store the entries whose key is new, durably (committed when this returns); returns
+    {key: inbox row id} of those stored."""
     now = utcnow()
     ids = [uuid7() for _ in entries]
     rows = [
@@ -80,15 +108,14 @@ async def insert_entries(db: Database, entries: Sequence[InboxEntry]) -> dict[Ke
          "attempts": 0}
         for row_id, e in zip(ids, entries, strict=True)
     ]  # fmt: skip
-    c = INBOX.c
-    stmt = (
-        dialect_insert(db.dialect)(INBOX)
-        .on_conflict_do_nothing(index_elements=[c[name] for name in _KEY])
-        .returning(c.id)
-    )
-    async with db.job(system=True) as session:
-        conn = await session.connection()
-        inserted = set((await conn.execute(stmt, rows)).scalars())
+    stmt = _insert(db.dialect)
+    if db.shares_connection:  # tests: every session joins one connection's transaction
+        async with db.job(system=True) as session:
+            conn = await session.connection()
+            inserted = set((await conn.execute(stmt, rows)).scalars())
+    else:  # no ORM session: the explicit tenant_id of each row is all the scoping it needs
+        async with _bind(db).begin() as conn:
+            inserted = set((await conn.execute(stmt, rows)).scalars())
     return {e.key: row_id for e, row_id in zip(entries, ids, strict=True) if row_id in inserted}
 
 

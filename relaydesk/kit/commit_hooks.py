@@ -31,20 +31,20 @@ def remove_listener(channel: str, callback: Callable[[], None]) -> None:
         _LISTENERS[channel].remove(callback)
 
 
+@sa_event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     for channel in session.info.pop(_KEY, ()):
         for callback in list(_LISTENERS.get(channel, ())):
             callback()
 
 
+@sa_event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, _transaction: object) -> None:
     session.info.pop(_KEY, None)
 
 
 def poke_after_commit(session: AsyncSession, channel: str) -> None:
-    """After ``session`` next commits, call the listeners of ``channel``."""
-    sync = session.sync_session
-    if not sa_event.contains(sync, "after_commit", _after_commit):
-        sa_event.listen(sync, "after_commit", _after_commit)
-        sa_event.listen(sync, "after_soft_rollback", _after_rollback)
-    sync.info.setdefault(_KEY, set()).add(channel)
+    """After ``session`` next commits, call the listeners of ``channel`` (the listeners of
+    every session's commit are registered once, on the class: per session it cost more than
+    the rest of a small unit of work)."""
+    session.sync_session.info.setdefault(_KEY, set()).add(channel)

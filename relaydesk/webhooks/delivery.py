@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,9 +33,10 @@ from relaydesk.jobs.models import Job
 from relaydesk.kit.db import Database, declare_read_only, scope_session, utcnow
 from relaydesk.kit.ids import uuid7
 from relaydesk.kit.masking import detect_and_mask_text
-from relaydesk.kit.safehttp import BlockedDestination, read_capped
+from relaydesk.kit.safehttp import BlockedDestination
 from relaydesk.webhooks import health
 from relaydesk.webhooks.dispatch import ATTEMPT_JOB, enqueue_attempt, message_data, signing_keys
+from relaydesk.webhooks.http1 import HttpError
 from relaydesk.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -188,20 +188,18 @@ async def send(prepared: Prepared) -> Outcome:
     client = rt.client(prepared.allow_network)
     started = time.perf_counter()
     try:
-        request = client.build_request(
-            "POST", prepared.url, content=prepared.body, headers=prepared.headers
-        )
-        response = await client.send(request, stream=True)
-        raw = await read_capped(response, options.response_body_limit, truncate=True)
+        response = await client.post(prepared.url, prepared.body, prepared.headers,
+                                     options.response_body_limit)  # fmt: skip
     except BlockedDestination as exc:
         return Outcome(False, latency_ms=_ms(started), error=f"blocked: {exc}"[:500])
-    except httpx.TimeoutException:
+    except TimeoutError:
         error = f"timed out after {options.timeout_seconds:g} s"
         return Outcome(False, latency_ms=_ms(started), error=error)
-    except httpx.HTTPError as exc:
+    except (HttpError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return Outcome(False, latency_ms=_ms(started), error=error[:500])
     latency = _ms(started)
+    raw = response.body
     text = detect_and_mask_text(raw.decode("utf-8", errors="replace")) if raw else None
     status = response.status_code
     if 200 <= status < 300:

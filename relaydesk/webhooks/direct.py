@@ -37,10 +37,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, Uuid, bindparam, insert, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from relaydesk.jobs.models import Job
 from relaydesk.jobs.queue import CHANNEL as JOBS_CHANNEL
@@ -48,7 +48,7 @@ from relaydesk.kit import commit_hooks
 from relaydesk.kit.db import Database, utcnow
 from relaydesk.kit.ids import uuid7
 from relaydesk.webhooks import health
-from relaydesk.webhooks.delivery import Outcome, Prepared, finish_jobs, record_outcome, send
+from relaydesk.webhooks.delivery import Outcome, Prepared, record_outcome, send
 from relaydesk.webhooks.dispatch import attempt_key
 from relaydesk.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from relaydesk.webhooks.repository import EndpointRepository
@@ -75,21 +75,36 @@ def eligible(endpoint: WebhookEndpoint, now: dt.datetime) -> bool:
 def hand_over_after_commit(
     session: AsyncSession, sender: DirectSender, items: Sequence[Prepared]
 ) -> None:
-    """Give ``items`` to ``sender`` when ``session`` commits (dropped if it rolls back)."""
+    """Give ``items`` to ``sender`` when ``session``'s transaction commits; dropped if it,
+    or the savepoint they were written in, rolls back. (``after_commit`` also fires when a
+    savepoint is released, e.g. the bus's savepoint per consumer: that is not the commit.)"""
     sync = session.sync_session
     if not sa_event.contains(sync, "after_commit", _after_commit):
         sa_event.listen(sync, "after_commit", _after_commit)
         sa_event.listen(sync, "after_soft_rollback", _after_rollback)
-    sync.info.setdefault(_HANDOVER, []).append((sender, list(items)))
+    savepoint = sync.get_nested_transaction()
+    sync.info.setdefault(_HANDOVER, []).append((savepoint, sender, list(items)))
 
 
 def _after_commit(session: Session) -> None:
-    for sender, items in session.info.pop(_HANDOVER, ()):
+    if session.in_nested_transaction():  # a savepoint was released, not the commit
+        return
+    for _, sender, items in session.info.pop(_HANDOVER, ()):
         sender.submit(items)
 
 
-def _after_rollback(session: Session, _transaction: object) -> None:
-    session.info.pop(_HANDOVER, None)
+def _after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    if not transaction.nested:
+        session.info.pop(_HANDOVER, None)
+        return
+    kept = []
+    for entry in session.info.get(_HANDOVER, ()):
+        ancestor = entry[0]
+        while ancestor is not None and ancestor is not transaction:
+            ancestor = ancestor.parent
+        if ancestor is None:  # not written in the savepoint that rolled back
+            kept.append(entry)
+    session.info[_HANDOVER] = kept
 
 
 class DirectSender:
@@ -296,26 +311,49 @@ class DirectSender:
             commit_hooks.poke_after_commit(session, JOBS_CHANNEL)
 
 
+# The recorder's statements, built once; they run on the session's connection (no ORM
+# execute path), so they filter on the tenant themselves (typed: a foreign key column has no
+# type until the table it points to is loaded).
+_DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+#: first attempts still pending become succeeded (the ids that did: a job that recorded one
+#: first wins), one statement per status code
+_SUCCEEDED = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.tenant_id == bindparam("b_tenant", type_=Uuid()),
+           _DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+           _DELIVERIES.c.status == "pending", _DELIVERIES.c.attempts < 1)
+    .values(status="succeeded", attempts=1, last_attempt_at=bindparam("b_now"),
+            last_status_code=bindparam("b_code"), last_error=None, next_attempt_at=None,
+            finished_at=bindparam("b_now"))
+    .returning(_DELIVERIES.c.id)
+)  # fmt: skip
+_ATTEMPTS = insert(WebhookAttempt)
+_JOBS_DONE = (
+    update(Job)
+    .where(Job.dedupe_key.in_(bindparam("keys", expanding=True)), Job.status == "pending")
+    .values(status="done", finished_at=bindparam("b_now"))
+)
+
+
 async def _record_successes(
     db: Database,
     tenant_id: uuid.UUID,
     results: Sequence[tuple[Prepared, Outcome]],
     touch: set[uuid.UUID],
 ) -> None:
-    """First attempts that succeeded: the deliveries still pending (locked) become
-    succeeded, one attempt row each, their jobs done; the endpoints in ``touch`` record the
-    success on their health once (as the job would on each)."""
+    """First attempts that succeeded: the deliveries still pending become succeeded (the
+    update locks them), one attempt row each, their jobs done; the endpoints in ``touch``
+    record the success on their health once (as the job would on each)."""
     now = utcnow()
-    table: Table = WebhookDelivery.__table__  # type: ignore[assignment]
-    ids = [p.delivery_id for p, _ in results]
+    by_code: dict[int | None, list[uuid.UUID]] = defaultdict(list)
+    for prepared, outcome in results:
+        by_code[outcome.status_code].append(prepared.delivery_id)
     async with db.job(tenant_id) as session:
-        pick = select(WebhookDelivery.id).where(
-            WebhookDelivery.id.in_(ids), WebhookDelivery.status == "pending",
-            WebhookDelivery.attempts < 1,
-        )  # fmt: skip
-        if db.dialect == "postgresql":
-            pick = pick.with_for_update()
-        live = set(await session.scalars(pick))
+        connection = await session.connection()
+        live: set[uuid.UUID] = set()
+        for code, ids in by_code.items():
+            params = {"b_tenant": tenant_id, "ids": ids, "b_code": code, "b_now": now}
+            live.update((await connection.execute(_SUCCEEDED, params)).scalars())
         todo = [(p, o) for p, o in results if p.delivery_id in live]
         if not todo:
             return
@@ -323,16 +361,9 @@ async def _record_successes(
             endpoint = await EndpointRepository(session).locked(endpoint_id)
             if endpoint is not None:
                 await health.record(session, endpoint, todo[-1][1], now, runtime().options)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
-            .values(status="succeeded", attempts=1, last_attempt_at=now,
-                    last_status_code=bindparam("b_code"), last_error=None,
-                    next_attempt_at=None, finished_at=now),
-            [{"b_id": p.delivery_id, "b_code": o.status_code} for p, o in todo],
-        )  # fmt: skip
-        await session.execute(insert(WebhookAttempt), [_attempt_row(p, o, now) for p, o in todo])
-        await finish_jobs(session, [attempt_key(p.delivery_id, 1) for p, _ in todo])
+        await connection.execute(_ATTEMPTS, [_attempt_row(p, o, now) for p, o in todo])
+        keys = [attempt_key(p.delivery_id, 1) for p, _ in todo]
+        await connection.execute(_JOBS_DONE, {"keys": keys, "b_now": now})
 
 
 def _attempt_row(prepared: Prepared, outcome: Outcome, now: dt.datetime) -> dict[str, Any]:

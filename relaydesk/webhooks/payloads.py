@@ -10,6 +10,7 @@ as a second line of defence, which also covers ``custom.*`` events that declare 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -99,13 +100,22 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(paths: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], PiiKind], ...]:
+    """Each path's segments and masking rule (the catalogue's paths, parsed once)."""
+    out = []
+    for path in paths:
+        parts = tuple(p for p in path.replace("[]", "").split(".") if p)
+        if parts:
+            out.append((parts, kind_of(path)))
+    return tuple(out)
+
+
 def mask_payload(payload: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     """A masked copy of ``payload`` (the input is never changed)."""
     out: Any = payload
-    for path in paths:
-        parts = [p for p in path.replace("[]", "").split(".") if p]
-        if parts:
-            out = _mask_at(out, parts, kind_of(path))
+    for parts, kind in _compiled(tuple(paths)):
+        out = _mask_at(out, parts, kind)
     scrubbed = _scrub(out)
     return dict(scrubbed) if isinstance(scrubbed, dict) else {}
 

@@ -15,13 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from relaydesk.integrations.runtime.base import outbound_policy
 from relaydesk.kit.crypto import Keyring
 from relaydesk.kit.db import utcnow
 from relaydesk.kit.ratelimit import RateLimiter, make_rate_limiter
-from relaydesk.kit.safehttp import make_client
+from relaydesk.webhooks.http1 import LeanClient
 
 __all__ = ["WebhookOptions", "WebhookRuntime", "configure", "reset", "runtime"]
 
@@ -68,7 +66,7 @@ class WebhookRuntime:
     keyring: Keyring | None = None
     limiter: RateLimiter | None = None
     clock: Callable[[], dt.datetime] = utcnow
-    _clients: OrderedDict[tuple[tuple[str, ...], float], httpx.AsyncClient] = field(
+    _clients: OrderedDict[tuple[tuple[str, ...], float], LeanClient] = field(
         default_factory=OrderedDict
     )
 
@@ -86,16 +84,18 @@ class WebhookRuntime:
             self.limiter = make_rate_limiter(get_settings().redis.url)
         return self.limiter
 
-    def client(self, allow_network: Sequence[str]) -> httpx.AsyncClient:
-        """A shared SSRF-safe client for this allow-list (no redirects, the timeout)."""
+    def client(self, allow_network: Sequence[str]) -> LeanClient:
+        """A shared SSRF-safe keep-alive client for this allow-list (no redirects, the
+        timeout): a connection is only reused by requests under the same allow-list."""
         key = (tuple(sorted(allow_network)), self.options.timeout_seconds)
         client = self._clients.get(key)
         if client is None or client.is_closed:
-            client = make_client(
+            client = LeanClient(
                 outbound_policy(allow_network),
                 timeout=self.options.timeout_seconds,
-                headers={"user-agent": "Relaydesk-Webhooks/1", "content-type": "application/json"},
-            )
+                headers={"User-Agent": "Relaydesk-Webhooks/1", "Accept": "*/*",
+                         "Content-Type": "application/json"},
+            )  # fmt: skip
             self._clients[key] = client
             while len(self._clients) > 64:
                 _, old = self._clients.popitem(last=False)
@@ -113,7 +113,7 @@ class WebhookRuntime:
             await client.aclose()
 
 
-_ORPHANS: list[httpx.AsyncClient] = []
+_ORPHANS: list[LeanClient] = []
 _RUNTIME = WebhookRuntime()
 
 

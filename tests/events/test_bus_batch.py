@@ -10,15 +10,15 @@ failing tap missed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from bus_support import only_ours, tenant
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relaydesk.events import consumers as registry
-from relaydesk.events import emit, taps
+from relaydesk.events import emit
 from relaydesk.events.consumers import Consumer, register_consumer
 from relaydesk.events.dispatch import Dispatcher
 from relaydesk.events.envelope import Envelope
@@ -27,22 +27,8 @@ from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
 from relaydesk.events.relay import Relay
 from relaydesk.events.taps import Tap, register_tap
 from relaydesk.kit.db import Database
-from relaydesk.tenancy.service import create_tenant
 
-
-@pytest.fixture(autouse=True)
-def only_ours(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Other domains' consumers and taps stay out of these tests."""
-    monkeypatch.setattr(registry, "_CONSUMERS", {})
-    monkeypatch.setattr(taps, "_TAPS", {})
-    yield
-
-
-@pytest.fixture
-async def tenant(db: Database) -> uuid.UUID:
-    async with db.job(system=True) as session:
-        created = await create_tenant(session, slug=f"bat-{uuid.uuid4().hex[:8]}", name="Batch")
-    return created.id
+__all__ = ["only_ours", "tenant"]
 
 
 class Echo:

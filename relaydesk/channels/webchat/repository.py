@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Uuid, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.auth.models import User
@@ -116,22 +116,35 @@ async def mark_out_messages(
 _ONLINE = (
     select(AgentPresence.id)
     .join(User, User.id == AgentPresence.user_id)
-    .where(AgentPresence.status == "online", User.is_active.is_(True))
+    .where(
+        AgentPresence.tenant_id == bindparam("tenant_id", type_=Uuid()),  # typed: a foreign
+        User.tenant_id == bindparam("tenant_id", type_=Uuid()),  # key's type may be unknown
+        AgentPresence.status == "online",
+        User.is_active.is_(True),
+    )
 )
 #: built once (statement construction is a good part of the cost of a small query)
 _ONLINE_ANY = _ONLINE.limit(1)
 _ONLINE_IN_TEAM = (
     _ONLINE.join(TeamMember, TeamMember.user_id == AgentPresence.user_id)
-    .where(TeamMember.team_id == bindparam("team_id"))
+    .where(TeamMember.team_id == bindparam("team_id", type_=Uuid()))
     .limit(1)
 )
 
 
-async def agents_online(session: AsyncSession, team_id: uuid.UUID | None) -> bool:
+async def agents_online(
+    session: AsyncSession, tenant_id: uuid.UUID, team_id: uuid.UUID | None
+) -> bool:
     """Whether an agent who could take the chat is online (the inbox's team, or anyone).
 
     One lookup that stops at the first such agent: this runs for every visitor
-    message, so it must not count every agent's open conversations as routing does."""
+    message, so it must not count every agent's open conversations as routing does. Core on
+    the session's connection (no ORM row loading): the tenant is in the statement."""
+    connection = await session.connection()
     if team_id is None:
-        return await session.scalar(_ONLINE_ANY) is not None
-    return await session.scalar(_ONLINE_IN_TEAM, {"team_id": team_id}) is not None
+        found = await connection.scalar(_ONLINE_ANY, {"tenant_id": tenant_id})
+    else:
+        found = await connection.scalar(
+            _ONLINE_IN_TEAM, {"tenant_id": tenant_id, "team_id": team_id}
+        )
+    return found is not None

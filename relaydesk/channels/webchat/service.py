@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from relaydesk.channels import inbox_secrets
 from relaydesk.channels.webchat import repository as repo
 from relaydesk.channels.webchat.runtime import WebChatRuntime
@@ -37,6 +39,7 @@ from relaydesk.channels.webchat.visitors import (
     verify_user,
     visitor_key,
 )
+from relaydesk.conversations.hot import NotAppended, append_to_open
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.conversations.schemas import ConversationPatch
 from relaydesk.conversations.service import ConversationService
@@ -59,6 +62,7 @@ __all__ = [
 ]
 
 HISTORY_LIMIT = 50
+_SOURCE = {"kind": "channel", "channel": "web_chat"}
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 
@@ -121,7 +125,7 @@ async def is_online(db: Database, inbox: PublicInbox, now: dt.datetime | None = 
     if not _in_hours(inbox, now):
         return False
     async with db.reader(inbox.tenant_id) as session:
-        return await repo.agents_online(session, inbox.team_id)
+        return await repo.agents_online(session, inbox.tenant_id, inbox.team_id)
 
 
 # --- sessions -------------------------------------------------------------------------------
@@ -257,36 +261,84 @@ async def post_message(
     if not text:
         images = all(f["content_type"].startswith("image/") for f in files)
         content_type = "image" if images else "file"
-    async with db.job(inbox.tenant_id) as session:
-        # as is_online(), in this unit of work: one session per message, not two
-        online = _in_hours(inbox) and await repo.agents_online(session, inbox.team_id)
-        customer = await repo.customer_by_identity(session, visitor_key(visitor, settings))
-        if customer is None:
-            if settings.prechat.required() and visitor.user_id is None:
-                raise ValidationFailed("fill in the pre-chat form first", code="prechat_required")
-            customer = await resolve_customer(session, inbox, visitor, None)
-        row = await session.get(Inbox, inbox.id)
-        assert row is not None
-        service = ConversationService(session, actor(visitor))
-        external = f"webchat:{visitor.visitor_id}:{client_id}" if client_id else None
-        conversation, message, duplicate = await service.receive(
-            row,
-            customer,
-            text,
-            content_type=content_type,
-            attachments=files,
-            external_id=external,
-        )
-        if not online and not duplicate and conversation.status != "pending":
-            await service.update(conversation.id, ConversationPatch(status="pending"))
-        return Posted(
-            wire(runtime, message),
-            customer.id,
-            conversation.id,
-            conversation.department_id,
-            duplicate,
-            not online,
-        )
+    external = f"webchat:{visitor.visitor_id}:{client_id}" if client_id else None
+    message = _Incoming(text, content_type, files, external)
+    try:
+        async with db.job(inbox.tenant_id) as session:
+            return await _post(session, runtime, inbox, visitor, message, hot=True)
+    except NotAppended:  # a duplicate, found after the hot path's first write: rolled back
+        async with db.job(inbox.tenant_id) as session:
+            return await _post(session, runtime, inbox, visitor, message, hot=False)
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    text: str
+    content_type: str
+    files: list[dict[str, Any]]
+    external_id: str | None
+
+
+async def _post(
+    session: AsyncSession,
+    runtime: WebChatRuntime,
+    inbox: PublicInbox,
+    visitor: VisitorSession,
+    incoming: _Incoming,
+    *,
+    hot: bool,
+) -> Posted:
+    """One unit of work: the hot path when an agent is online and the visitor's conversation
+    is open (:mod:`relaydesk.conversations.hot`), otherwise :meth:`ConversationService.receive`."""
+    settings = inbox.settings
+    # as is_online(), in this unit of work: one session per message, not two
+    online = _in_hours(inbox) and await repo.agents_online(session, inbox.tenant_id, inbox.team_id)
+    if hot and online:
+        try:
+            done = await append_to_open(
+                session, tenant_id=inbox.tenant_id, inbox_id=inbox.id,
+                identity=visitor_key(visitor, settings), text=incoming.text,
+                content_type=incoming.content_type, attachments=incoming.files,
+                external_id=incoming.external_id, source=_SOURCE | {"inbox_id": str(inbox.id)},
+            )  # fmt: skip
+        except NotAppended as exc:
+            if exc.rollback:
+                raise
+        else:
+            sent = Message(
+                id=done.message_id, conversation_id=done.conversation_id, inbox_id=inbox.id,
+                direction="in", author_type="customer", body=incoming.text,
+                content_type=incoming.content_type, attachments=incoming.files,
+                status="received", created_at=done.created_at,
+            )  # fmt: skip
+            return Posted(wire(runtime, sent), done.customer_id, done.conversation_id,
+                          done.department_id, False, False)  # fmt: skip
+    customer = await repo.customer_by_identity(session, visitor_key(visitor, settings))
+    if customer is None:
+        if settings.prechat.required() and visitor.user_id is None:
+            raise ValidationFailed("fill in the pre-chat form first", code="prechat_required")
+        customer = await resolve_customer(session, inbox, visitor, None)
+    row = await session.get(Inbox, inbox.id)
+    assert row is not None
+    service = ConversationService(session, actor(visitor))
+    conversation, message, duplicate = await service.receive(
+        row,
+        customer,
+        incoming.text,
+        content_type=incoming.content_type,
+        attachments=incoming.files,
+        external_id=incoming.external_id,
+    )
+    if not online and not duplicate and conversation.status != "pending":
+        await service.update(conversation.id, ConversationPatch(status="pending"))
+    return Posted(
+        wire(runtime, message),
+        customer.id,
+        conversation.id,
+        conversation.department_id,
+        duplicate,
+        not online,
+    )
 
 
 @dataclass(frozen=True)
