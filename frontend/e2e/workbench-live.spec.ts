@@ -30,6 +30,12 @@ let MOBILE = ''
 /** what the app's webhook answers, in turn, to each delivery attempt */
 const answers: number[] = []
 const attempts: string[] = []
+/** the refusal (400) waits until the test has seen the 503 on screen: the retry would
+ * otherwise replace it within 1–2 s, sooner than a loaded machine may render it */
+let saw503: () => void = () => {}
+const shown503 = new Promise<void>((resolve) => {
+  saw503 = resolve
+})
 let webhook: Server
 
 async function api(token: string, method: string, path: string, body?: unknown): Promise<Response> {
@@ -106,8 +112,12 @@ beforeAll(async () => {
     req.resume()
     req.on('end', () => {
       const status = answers.shift() ?? 200
-      attempts.push(String(status))
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(status === 400 ? '{"error":"user blocked the app"}' : '{}')
+      const answer = (): void => {
+        attempts.push(String(status))
+        res.writeHead(status, { 'Content-Type': 'application/json' }).end(status === 400 ? '{"error":"user blocked the app"}' : '{}')
+      }
+      if (status === 400) void Promise.race([shown503, new Promise((r) => setTimeout(r, 20_000))]).then(answer)
+      else answer()
     })
   })
   await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve))
@@ -135,7 +145,7 @@ beforeAll(async () => {
     name: `Live app ${RUN}`, channel: 'api',
     settings: {
       app_id: `live-${RUN}`, webhook_url: `http://127.0.0.1:${port}/relaydesk`, allow_private: ['127.0.0.1'],
-      trust_contact_details: true,
+      trust_contact_details: true, timeout_seconds: 30,
     },
   })
   expect(created.status, await created.clone().text()).toBe(201)
@@ -172,6 +182,7 @@ describe('workbench live', () => {
     await expect.poll(() => reply.locator('[data-test="message-error"]').textContent(), { timeout: 20_000 }).toContain('HTTP 503')
     expect(await status.getAttribute('data-status')).toBe('queued')
     expect(await status.textContent()).toBe('Queued')
+    saw503()
     await expect.poll(() => status.getAttribute('data-status'), { timeout: 30_000 }).toBe('failed')
     expect(await status.textContent()).toBe('Failed')
     expect(await reply.locator('[data-test="message-error"]').textContent()).toContain('400')
