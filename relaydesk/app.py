@@ -67,21 +67,12 @@ def api_router() -> APIRouter:
     return router
 
 
-#: container allocations between two young collections (CPython's default is 700)
-GC_YOUNG_THRESHOLD = 10_000
-
-
 def settle_heap() -> None:
     """After start-up: what it allocated lives as long as the process, so it leaves the
     collector's sight; full collections then no longer scan it and pause requests for
-    0.1–0.3 s. Young collections run every :data:`GC_YOUNG_THRESHOLD` allocations instead of
-    700: the objects of requests in flight then rarely survive two of them, so far fewer
-    reach the oldest generation, whose collections (20–60 ms each, every few seconds at 200
-    messages/s) were the web chat's slowest pushes (docs/benchmarks.md)."""
+    0.1–0.3 s (docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
