@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from bus_support import only_ours, tenant
+from bus_support import applied, only_ours, tenant
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +24,7 @@ from relaydesk.events.consumers import Consumer, register_consumer
 from relaydesk.events.dispatch import Dispatcher
 from relaydesk.events.envelope import Envelope
 from relaydesk.events.inprocess import InProcessBackend
-from relaydesk.events.models import EventFailure, OutboxEvent, ProcessedEvent
+from relaydesk.events.models import EventFailure, ProcessedEvent
 from relaydesk.events.relay import Relay
 from relaydesk.events.taps import Tap, register_tap
 from relaydesk.kit.db import Database
@@ -56,14 +56,6 @@ async def emit_steps(db: Database, tenant: uuid.UUID, seqs: Sequence[int]) -> No
         for seq in seqs:
             await emit(session, "custom.batch.step", {"seq": seq}, tenant_id=tenant,
                        key=f"k{seq % 2}")  # fmt: skip
-
-
-async def applied(db: Database, tenant: uuid.UUID, by: str) -> list[int]:
-    async with db.job(tenant) as session:
-        rows = await session.scalars(
-            select(OutboxEvent).where(OutboxEvent.type == "custom.echo").order_by(OutboxEvent.id)
-        )
-        return [row.payload["seq"] for row in rows if row.payload["by"] == by]
 
 
 async def test_a_failing_consumer_is_rolled_back_alone(db: Database, tenant: uuid.UUID) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bus_support import only_ours, tenant
+from bus_support import applied, only_ours, tenant
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,14 +56,6 @@ async def emit_steps(db: Database, tenant: uuid.UUID, steps: list[tuple[str, int
     async with db.job(tenant) as session:
         for key, seq in steps:
             await emit(session, "custom.fresh.step", {"seq": seq}, tenant_id=tenant, key=key)
-
-
-async def applied(db: Database, tenant: uuid.UUID, by: str) -> list[int]:
-    async with db.job(tenant) as session:
-        rows = await session.scalars(
-            select(OutboxEvent).where(OutboxEvent.type == "custom.echo").order_by(OutboxEvent.id)
-        )
-        return [row.payload["seq"] for row in rows if row.payload["by"] == by]
 
 
 async def unpublished(db: Database, tenant: uuid.UUID) -> int:

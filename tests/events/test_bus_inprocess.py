@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bus_support import tenant
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,8 @@ from relaydesk.events.runtime import EventRuntime
 from relaydesk.kit.db import Database
 from relaydesk.migrations.runner import upgrade
 from relaydesk.tenancy.service import create_tenant
+
+__all__ = ["tenant"]
 
 
 class Recorder:
@@ -61,13 +64,6 @@ def only_our_consumers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Other domains' consumers stay out of these tests."""
     monkeypatch.setattr(registry, "_CONSUMERS", {})
     yield
-
-
-@pytest.fixture
-async def tenant(db: Database) -> uuid.UUID:
-    async with db.job(system=True) as session:
-        created = await create_tenant(session, slug=f"bus-{uuid.uuid4().hex[:8]}", name="Bus")
-    return created.id
 
 
 async def emit_steps(db: Database, tenant: uuid.UUID, steps: list[tuple[str, int]]) -> None:
