@@ -49,6 +49,9 @@ class Consumer:
     max_attempts: int = 8
     #: optional: the same work as ``handle`` on several events at once (module docstring)
     handle_batch: BatchHandler | None = None
+    #: the handler acts outside its transaction (sends a frame): when it shares a transaction
+    #: with other consumers it runs in a savepoint, so that their failure never runs it again
+    acts_outside: bool = False
 
     def wants(self, event_type: str) -> bool:
         return matches(self.types, event_type)

@@ -17,7 +17,7 @@ from relaydesk.jobs import enqueue
 from relaydesk.kit.db import DbSession
 from relaydesk.kit.schemas import COMMON_ERRORS
 from relaydesk.realtime.hub import get_hub
-from relaydesk.routing import service
+from relaydesk.routing import online, service
 from relaydesk.routing.models import AgentPresence, TeamRouting
 from relaydesk.routing.rules_api import router as rules_router
 from relaydesk.routing.schemas import (
@@ -72,6 +72,7 @@ async def set_presence(body: PresenceIn, principal: Agent, session: DbSession) -
     if body.skills is not None:
         row.skills = _clean_skills(body.skills)
     await session.flush()
+    online.forget(principal.tenant_id)
     if body.status == "online":
         await enqueue(session, "routing.drain", {}, tenant_id=principal.tenant_id)
     await get_hub().signal({

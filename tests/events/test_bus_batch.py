@@ -1,8 +1,9 @@
 """One batch, several consumers, and the taps (SQLite and PostgreSQL).
 
-On one lane (SQLite) every consumer of a batch runs in one transaction, each in a savepoint:
-a consumer that raises is rolled back alone and its failure recorded, the others' effects and
-processed records commit. The relay hands each batch to the taps (the realtime push) before
+On one lane (SQLite) every consumer of a batch runs in one transaction (without savepoints
+first; when one raises, again with each in a savepoint): a consumer that raises is rolled
+back alone and its failure recorded, the others' effects and processed records commit once.
+A consumer that acts outside its transaction (a frame sent) is never run twice for that. The relay hands each batch to the taps (the realtime push) before
 any consumer runs, once per event even when the batch is read again, and offers again what a
 failing tap missed.
 """
@@ -89,6 +90,21 @@ async def test_a_failing_consumer_is_rolled_back_alone(db: Database, tenant: uui
     dispatcher = Dispatcher(db, retry_base=0.0001)
     assert await dispatcher.retry_due() == 2  # seq 1, then seq 3 behind it, in order
     assert await applied(db, tenant, "test.bad") == [0, 2, 1, 3]
+
+
+async def test_a_consumer_acting_outside_is_not_run_again(db: Database, tenant: uuid.UUID) -> None:
+    seen: list[Any] = []
+    outside, bad = Echo("test.outside", seen=seen), Echo("test.bad2", fail=[1])
+    register_consumer(Consumer("test.outside", outside.handle, types=("custom.batch.*",),
+                               acts_outside=True))  # fmt: skip
+    register_consumer(bad.consumer())
+    await emit_steps(db, tenant, [0, 1, 2])
+    relay = Relay(db, InProcessBackend(Dispatcher(db, retry_base=0.0001)))
+    while await relay.run_once():
+        pass
+    assert seen == [("consumer", 0), ("consumer", 1), ("consumer", 2)]
+    assert await applied(db, tenant, "test.outside") == [0, 1, 2]
+    assert await applied(db, tenant, "test.bad2") == [0, 2]
 
 
 class FlakyPublisher:

@@ -110,5 +110,6 @@ async def screen_pop(session: AsyncSession, envelope: Envelope) -> None:
 
 
 SCREENPOP = register_consumer(
-    Consumer("voice.screenpop", screen_pop, types=("call.ringing",), max_attempts=3)
+    Consumer("voice.screenpop", screen_pop, types=("call.ringing",), max_attempts=3,
+             acts_outside=True)
 )

@@ -14,6 +14,7 @@ from relaydesk.customers.identities import IdentityKey
 from relaydesk.customers.models import Customer, CustomerIdentity
 from relaydesk.customers.repository import CustomerRepository
 from relaydesk.kit.db import unscoped
+from relaydesk.routing import online
 from relaydesk.routing.models import AgentPresence
 from relaydesk.tenancy.models import TeamMember
 
@@ -133,13 +134,17 @@ _ONLINE_IN_TEAM = (
 
 
 async def agents_online(
-    session: AsyncSession, tenant_id: uuid.UUID, team_id: uuid.UUID | None
+    session: AsyncSession, tenant_id: uuid.UUID, team_id: uuid.UUID | None, *, recent: bool = False
 ) -> bool:
     """Whether an agent who could take the chat is online (the inbox's team, or anyone).
 
     One lookup that stops at the first such agent: this runs for every visitor
     message, so it must not count every agent's open conversations as routing does. Core on
-    the session's connection (no ORM row loading): the tenant is in the statement."""
+    the session's connection (no ORM row loading): the tenant is in the statement. With
+    ``recent`` (each message of a chat) a *yes* seen in the last second counts
+    (:mod:`relaydesk.routing.online`)."""
+    if recent and online.recall(tenant_id, team_id):
+        return True
     connection = await session.connection()
     if team_id is None:
         found = await connection.scalar(_ONLINE_ANY, {"tenant_id": tenant_id})
@@ -147,4 +152,7 @@ async def agents_online(
         found = await connection.scalar(
             _ONLINE_IN_TEAM, {"tenant_id": tenant_id, "team_id": team_id}
         )
-    return found is not None
+    if found is None:
+        return False
+    online.remember(tenant_id, team_id)
+    return True

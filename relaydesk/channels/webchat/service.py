@@ -292,7 +292,9 @@ async def _post(
     is open (:mod:`relaydesk.conversations.hot`), otherwise :meth:`ConversationService.receive`."""
     settings = inbox.settings
     # as is_online(), in this unit of work: one session per message, not two
-    online = _in_hours(inbox) and await repo.agents_online(session, inbox.tenant_id, inbox.team_id)
+    online = _in_hours(inbox) and await repo.agents_online(
+        session, inbox.tenant_id, inbox.team_id, recent=True
+    )
     if hot and online:
         try:
             done = await append_to_open(

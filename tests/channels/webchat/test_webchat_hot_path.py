@@ -180,3 +180,33 @@ async def test_another_tenant_cannot_append_through_the_hot_path(
             .where(Message.conversation_id == first.conversation_id)
         )  # fmt: skip
     assert count == 1
+
+
+async def test_an_agent_going_offline_is_seen_by_the_next_message(
+    wapp: FastAPI, wclient: httpx.AsyncClient, db: Database, org_a: Org,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A visitor's messages remember "an agent is online" for a second; going offline through
+    the presence API forgets it at once, a change made elsewhere counts after the second."""
+    from relaydesk.auth.models import User
+    from relaydesk.routing import online
+
+    agent = await login(wclient, org_a, "agent")
+    await go_online(wclient, agent)
+    chat = await _chat(db, org_a, wapp, wclient)
+    assert not (await chat.say("在吗", "o1")).offline
+    r = await wclient.put("/api/v1/routing/presence/me", json={"status": "offline"},
+                          headers=agent)  # fmt: skip
+    assert r.status_code == 200
+    assert (await chat.say("还在吗", "o2")).offline
+
+    await go_online(wclient, agent)
+    assert not (await chat.say("你好", "o3")).offline
+    async with db.job(org_a.id) as session:  # deactivated by another process
+        await session.execute(
+            update(User).where(User.id == org_a.users["agent"]).values(is_active=False)
+        )
+    assert not (await chat.say("你好?", "o4")).offline  # within the second
+    clock = online.time.monotonic() + online.TTL
+    monkeypatch.setattr(online.time, "monotonic", lambda: clock)
+    assert (await chat.say("人呢", "o5")).offline
