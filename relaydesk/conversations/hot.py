@@ -9,7 +9,7 @@ duplicate check, the message, the conversation's counters and the outbox row):
    is open, the inbox is enabled and the identity belongs to a customer that was not merged;
 2. one ``INSERT … ON CONFLICT DO NOTHING`` stores the message (a known ``external_id`` is a
    duplicate);
-3. one ``INSERT`` writes the ``message.received`` event to the outbox (:func:`emit_core`).
+3. one ``INSERT`` writes the ``message.received`` event to the outbox (``events.outbox.emit``).
 
 Anything else (no conversation yet, a pending/snoozed/resolved one, a disabled inbox, a merged
 customer, a duplicate) is :class:`NotAppended`, and the caller takes the ORM path, which knows
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relaydesk.conversations.models import Conversation, Inbox, Message
 from relaydesk.customers.identities import IdentityKey
 from relaydesk.customers.models import Customer, CustomerIdentity
-from relaydesk.events.outbox import emit_core
+from relaydesk.events.outbox import emit
 from relaydesk.kit.db import utcnow
 from relaydesk.kit.ids import uuid7
 
@@ -152,7 +152,7 @@ async def append_to_open(
     )  # fmt: skip
     if stored.first() is None:
         raise NotAppended("duplicate", rollback=True)
-    await emit_core(
+    await emit(
         session,
         "message.received",
         {"conversation_id": str(conversation_id), "message_id": str(message_id),

@@ -1,9 +1,9 @@
 """Write an event in the caller's transaction: :func:`emit`.
 
-The event is validated against the catalogue, added to the session as an outbox row and so
-committed (or rolled back) with the change it describes. After a commit that wrote events,
-the listeners of :data:`CHANNEL` run (see :mod:`relaydesk.kit.commit_hooks`), so the
-in-process relay publishes at once instead of on its next poll.
+The event is validated against the catalogue and inserted as an outbox row in the session's
+transaction, so committed (or rolled back) with the change it describes. After a commit that
+wrote events, the listeners of :data:`CHANNEL` run (see :mod:`relaydesk.kit.commit_hooks`),
+so the in-process relay publishes at once instead of on its next poll.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from relaydesk.kit.commit_hooks import poke_after_commit
 from relaydesk.kit.db import utcnow
 from relaydesk.kit.ids import uuid7
 
-__all__ = ["CHANNEL", "RETRY_CHANNEL", "emit", "emit_core", "to_envelope"]
+__all__ = ["CHANNEL", "RETRY_CHANNEL", "emit", "to_envelope"]
 
 #: the commit-hook channel the relay listens on
 CHANNEL = "events.outbox"
@@ -41,33 +41,25 @@ async def emit(
     cause: Envelope | None = None,
     correlation_id: str | None = None,
 ) -> Envelope:
-    """Add event ``event_type`` to ``session``'s transaction; returns what consumers will see.
+    """Write event ``event_type`` in ``session``'s transaction; returns what consumers will
+    see.
 
     ``payload`` is validated against the event's model (a :class:`ValidationFailed` names the
     field otherwise). The ordering ``key`` defaults to the payload field the catalogue names,
     then to the event id. ``cause`` is the event that led to this one (rules pass the trigger):
-    the new event inherits its correlation id and is one hop deeper.
+    the new event inherits its correlation id and is one hop deeper. The row is inserted at
+    once with a Core statement on the session's connection (no ORM object and flush: about
+    half the CPU of a transaction that only emits) and commits or rolls back with it.
     """
-    row = OutboxEvent(**_values(event_type, payload, tenant_id, key, source, cause, correlation_id))
-    session.add(row)
-    poke_after_commit(session, CHANNEL)
-    return to_envelope(row)
-
-
-async def emit_core(
-    session: AsyncSession,
-    event_type: str,
-    payload: Mapping[str, Any],
-    *,
-    tenant_id: uuid.UUID,
-    key: str | None = None,
-    source: Mapping[str, Any] | None = None,
-) -> None:
-    """:func:`emit` for a hot path that writes with Core statements: the row is inserted at
-    once on the session's connection (no ORM object, no flush); same checks, same commit."""
-    values = _values(event_type, payload, tenant_id, key, source, None, None)
+    values = _values(event_type, payload, tenant_id, key, source, cause, correlation_id)
     await (await session.connection()).execute(_INSERT, values)
     poke_after_commit(session, CHANNEL)
+    return Envelope(
+        id=values["id"], tenant_id=tenant_id, type=event_type, version=values["version"],
+        key=values["key"], payload=values["payload"], occurred_at=values["occurred_at"],
+        source=values["source"], causation_id=values["causation_id"],
+        correlation_id=values["correlation_id"], depth=values["depth"],
+    )  # fmt: skip
 
 
 _INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
