@@ -8,9 +8,11 @@ queue (unassigned); an agent coming online, or a conversation being resolved or 
 enqueues ``routing.drain``, which assigns waiting conversations by priority, then age.
 
 While a tenant has priority rules (:mod:`relaydesk.routing.priority`), a new conversation is
-the ``routing.assign`` job's until its rules decided (a :class:`RoutingDecision`): drain leaves
-it alone, so an agent coming online cannot take a VIP into the normal queue before the CRM
-answered. After ``UNDECIDED_GRACE`` drain takes it anyway (the job could not run).
+the ``routing.assign`` job's until its rules decided (a :class:`RoutingDecision`): while that
+job is still queued or running, drain leaves it alone, so an agent coming online cannot take
+a VIP into the normal queue before the CRM answered. After ``UNDECIDED_GRACE`` drain takes it
+anyway (the job could not run). One whose job ran without deciding (the conversation was
+assigned or closed then, and put back in the queue since) is drained at once.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaydesk.audit.service import Actor
@@ -28,6 +31,7 @@ from relaydesk.auth.models import User
 from relaydesk.conversations.models import Conversation
 from relaydesk.conversations.schemas import AssignIn
 from relaydesk.conversations.service import ConversationService
+from relaydesk.jobs.models import Job
 from relaydesk.kit.db import utcnow
 from relaydesk.routing.models import AgentPresence, PriorityRule, RoutingDecision, TeamRouting
 from relaydesk.tenancy.models import TeamMember
@@ -130,7 +134,8 @@ async def assign(session: AsyncSession, conversation: Conversation) -> uuid.UUID
 async def waiting(
     session: AsyncSession, team_id: uuid.UUID | None = None, limit: int = 200
 ) -> Sequence[Conversation]:
-    """Unassigned open conversations of a team (or all teams), most urgent then oldest first."""
+    """Unassigned open conversations of a team (or all teams), most urgent then oldest first;
+    without those a ``routing.assign`` job is still to decide (:func:`_left_to_rules`)."""
     stmt = select(Conversation).where(
         Conversation.assignee_id.is_(None), Conversation.status.in_(ACTIVE),
         Conversation.team_id.is_not(None),
@@ -139,15 +144,32 @@ async def waiting(
         stmt = stmt.where(Conversation.team_id == team_id)
     rules = select(PriorityRule.id).where(PriorityRule.enabled.is_(True)).limit(1)
     if await session.scalar(rules) is not None:
-        decided = select(RoutingDecision.id).where(
-            RoutingDecision.conversation_id == Conversation.id
-        )
-        stmt = stmt.where(
-            or_(decided.exists(), Conversation.created_at < utcnow() - UNDECIDED_GRACE)
-        )
+        held = await _left_to_rules(session, stmt)
+        if held:
+            stmt = stmt.where(Conversation.id.not_in(held))
     # most urgent first in SQL too: an urgent one behind ``limit`` older ones is still served
     rank = case(PRIORITY_ORDER, value=Conversation.priority, else_=len(PRIORITY_ORDER))
     return list(await session.scalars(stmt.order_by(rank, Conversation.id).limit(limit)))
+
+
+def assign_key(conversation_id: uuid.UUID | str) -> str:
+    """The ``dedupe_key`` of a conversation's ``routing.assign`` job."""
+    return f"routing.assign:{conversation_id}"
+
+
+async def _left_to_rules(session: AsyncSession, waiting_stmt: Select[Any]) -> list[uuid.UUID]:
+    """The waiting conversations younger than ``UNDECIDED_GRACE``, not decided yet, whose
+    ``routing.assign`` job is still queued or running: their rules have yet to decide."""
+    decided = select(RoutingDecision.id).where(RoutingDecision.conversation_id == Conversation.id)
+    young = waiting_stmt.with_only_columns(Conversation.id).where(
+        Conversation.created_at >= utcnow() - UNDECIDED_GRACE, ~decided.exists()
+    )  # fmt: skip
+    keys = {assign_key(found): found for found in await session.scalars(young)}
+    if not keys:
+        return []
+    pending = await session.scalars(select(Job.dedupe_key).where(
+        Job.dedupe_key.in_(list(keys)), Job.status.in_(("pending", "running"))))  # fmt: skip
+    return [keys[key] for key in pending if key is not None]
 
 
 async def drain(session: AsyncSession, team_id: uuid.UUID | None = None) -> int:

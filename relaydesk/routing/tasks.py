@@ -22,7 +22,7 @@ async def on_event(session: AsyncSession, event: Envelope) -> None:
     if event.type == "conversation.created":
         await enqueue(session, "routing.assign", {"conversation_id": payload["conversation_id"]},
                       tenant_id=event.tenant_id,
-                      dedupe_key=f"routing.assign:{payload['conversation_id']}")  # fmt: skip
+                      dedupe_key=service.assign_key(payload["conversation_id"]))  # fmt: skip
         return
     freed = (
         event.type == "conversation.status_changed" and payload["status"] not in service.ACTIVE

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from relaydesk.audit.models import AuditEntry
 from relaydesk.integrations.models import ConnectorCall
 from relaydesk.kit.db import Database
+from relaydesk.routing import service
 
 __all__ = ["crm"]  # the module-scoped demo CRM fixture
 
@@ -245,3 +246,48 @@ async def test_priority_rule_validation_and_isolation(
         n = await session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action.like("routing.priority_rule_%")))  # fmt: skip
     assert n == 3
+
+
+async def test_drain_waits_only_for_rules_still_to_decide(
+    client: httpx.AsyncClient, app: FastAPI, db: Database, crm: Crm
+) -> None:
+    """A new conversation whose ``routing.assign`` job is still queued is left to its rules;
+    one whose job ran without deciding (it was assigned then and has been put back in the
+    queue since) is drained at once, not after UNDECIDED_GRACE."""
+    d = await desk(client, app, db, "prio-drain")
+    await connect_crm(client, d.owner, crm.url)
+    await add_rule(client, d.owner, vip_rule(d.vip_team))
+
+    # a customer writes: the bus enqueues the routing.assign job, which has not run yet
+    new = await customer_writes(client, db, d, "张伟", NORMAL["张伟"])
+    await settle(db, jobs=False)
+    async with db.job(d.org.id) as session:
+        assert new not in {c.id for c in await service.waiting(session)}
+    await settle(db)  # the rules decided (no match): it waits in the queue like any other
+    async with db.job(d.org.id) as session:
+        assert new in {c.id for c in await service.waiting(session)}
+
+    # the agent starts a conversation: theirs from the start, so its job decides nothing
+    agent = d.org.users["agent"]
+    agent_headers = await login(client, d.org, "agent")
+    r = await client.post(f"{API}/customers", headers=d.owner, json={"name": "杨磊"})
+    assert r.status_code == 201, r.text
+    r = await client.post(f"{API}/conversations", headers=agent_headers, json={
+        "inbox_id": str(d.inbox), "customer_id": r.json()["id"], "subject": "回访",
+        "message": {"text": "您好，订单已经发出"}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    started = uuid.UUID(r.json()["id"])
+    await settle(db)
+    assert (await state(db, d.org, started)).assignee_id == agent
+    # a supervisor puts it back in the team's queue while nobody is online ...
+    r = await client.post(f"{API}/conversations/{started}/assign",
+                          headers=await login(client, d.org, "supervisor"),
+                          json={"assignee_id": None, "team_id": d.normal_team})  # fmt: skip
+    assert r.status_code == 200, r.text
+    await settle(db)
+    assert (await state(db, d.org, started)).assignee_id is None
+    # ... and the agent coming online takes it at once (and the other one waiting)
+    await go_online(client, d.org, "agent")
+    await settle(db)
+    assert (await state(db, d.org, started)).assignee_id == agent
+    assert (await state(db, d.org, new)).assignee_id == agent
