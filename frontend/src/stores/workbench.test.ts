@@ -253,6 +253,30 @@ describe('the open conversation', () => {
     expect(api.calls('GET', `/api/v1/conversations/${CONV(1)}/messages`)).toHaveLength(reads)
   })
 
+  it('keeps a retry\'s error shown live when the send\'s older answer lands after it', async () => {
+    const messages = { [CONV(1)]: [msg(1, CONV(1))] }
+    const { wb, sock, api } = await start([conv(1)], messages)
+    await wb.select(CONV(1))
+    const reply = msg(9, CONV(1), { direction: 'out', author_type: 'agent', body: 'Hello', status: 'queued' })
+    let answer: (r: Response) => void = () => undefined
+    api.fetchMock.mockImplementationOnce(() => new Promise<Response>((resolve) => (answer = resolve)))
+    const sending = wb.send('Hello', false)
+    // before the POST's answer: the reply is read again (message.sent), its first attempt fails
+    messages[CONV(1)]!.push(reply)
+    sock.event(E(2), 'message.sent', { conversation_id: CONV(1) })
+    await vi.waitFor(() => expect(wb.selectedMessages.map((m) => m.id)).toContain(reply.id))
+    sock.event(E(3), 'message.status_changed', {
+      conversation_id: CONV(1), message_id: reply.id, status: 'queued', previous_status: 'queued', error: 'HTTP 503',
+    })
+    answer(new Response(JSON.stringify(reply), { status: 201, headers: { 'Content-Type': 'application/json' } }))
+    await sending
+    expect(wb.selectedMessages.find((m) => m.id === reply.id)).toMatchObject({ status: 'queued', error: 'HTTP 503' })
+    // an answer asked for after the change is taken as it is
+    messages[CONV(1)] = [msg(1, CONV(1)), { ...reply, status: 'sent' }]
+    await wb.refreshMessages(CONV(1))
+    expect(wb.selectedMessages.find((m) => m.id === reply.id)).toMatchObject({ status: 'sent', error: null })
+  })
+
   it('reads the messages again when a reply it does not know yet changes state', async () => {
     const messages = { [CONV(1)]: [msg(1, CONV(1))] }
     const { wb, sock } = await start([conv(1)], messages)

@@ -32,6 +32,7 @@ export const useWorkbenchStore = defineStore('workbench', () => {
   const error = shallowRef<unknown>(null)
   const selectedId = ref<string | null>(null)
   const messages = reactive<Record<string, Message[]>>({})
+  const liveAt = new Map<string, number>()
   const olderCursor = reactive<Record<string, string | null>>({})
   const messagesLoading = ref(false)
   const customers = reactive<Record<string, Customer>>({})
@@ -152,12 +153,14 @@ export const useWorkbenchStore = defineStore('workbench', () => {
     return run
   }
 
-  function mergeMessages(id: string, incoming: Message[]): void {
+  /** ``asked``: when the request that answered ``incoming`` was made (performance.now()) */
+  function mergeMessages(id: string, incoming: Message[], asked: number): void {
     const all = new Map((messages[id] ?? []).map((m) => [m.id, m]))
     for (const m of incoming) {
       const known = all.get(m.id)
-      // answers can cross: never take a reply's status back (delivered → queued)
-      if (known && !canMove(known.status, m.status)) continue
+      // answers can cross: never take a reply's status back (delivered → queued), nor let
+      // an answer asked for before a live change overwrite it (a retry's error)
+      if (known && (!canMove(known.status, m.status) || (liveAt.get(m.id) ?? -1) >= asked)) continue
       all.set(m.id, m)
     }
     messages[id] = [...all.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -171,12 +174,13 @@ export const useWorkbenchStore = defineStore('workbench', () => {
     if (c) void ensureCustomers([c.customer_id])
     messagesLoading.value = true
     try {
+      const asked = performance.now()
       const page = await call(() =>
         client.GET('/api/v1/conversations/{conversation_id}/messages', {
           params: { path: { conversation_id: id }, query: { limit: MESSAGE_PAGE } },
         }),
       )
-      mergeMessages(id, page.items)
+      mergeMessages(id, page.items, asked)
       olderCursor[id] = page.next_cursor ?? null
     } finally {
       if (selectedId.value === id) messagesLoading.value = false
@@ -188,22 +192,24 @@ export const useWorkbenchStore = defineStore('workbench', () => {
     const id = selectedId.value
     const cursor = id ? olderCursor[id] : null
     if (!id || !cursor) return
+    const asked = performance.now()
     const page = await call(() =>
       client.GET('/api/v1/conversations/{conversation_id}/messages', {
         params: { path: { conversation_id: id }, query: { limit: MESSAGE_PAGE, cursor } },
       }),
     )
-    mergeMessages(id, page.items)
+    mergeMessages(id, page.items, asked)
     olderCursor[id] = page.next_cursor ?? null
   }
 
   async function refreshMessages(id: string): Promise<void> {
+    const asked = performance.now()
     const page = await call(() =>
       client.GET('/api/v1/conversations/{conversation_id}/messages', {
         params: { path: { conversation_id: id }, query: { limit: 20 } },
       }),
     )
-    mergeMessages(id, page.items)
+    mergeMessages(id, page.items, asked)
   }
 
   async function markRead(id: string): Promise<void> {
@@ -216,13 +222,14 @@ export const useWorkbenchStore = defineStore('workbench', () => {
   async function send(text: string, isPrivate: boolean): Promise<Message> {
     const id = selectedId.value
     if (!id) throw new Error('no conversation is open')
+    const asked = performance.now()
     const message = await call(() =>
       client.POST('/api/v1/conversations/{conversation_id}/messages', {
         params: { path: { conversation_id: id } },
         body: { text, private: isPrivate, content_type: 'text' },
       }),
     )
-    mergeMessages(id, [message])
+    mergeMessages(id, [message], asked)
     const c = byId[id]
     if (c && !isPrivate) upsert({ ...c, last_message_at: message.created_at })
     return message
@@ -298,7 +305,7 @@ export const useWorkbenchStore = defineStore('workbench', () => {
   // --- realtime -----------------------------------------------------------------------------
 
   const applyEvent = liveEvents({
-    byId, listIds, selectedId, messages, customers, myId, sortList, setTyping, refreshConversation,
+    byId, listIds, selectedId, messages, liveAt, customers, myId, sortList, setTyping, refreshConversation,
     refreshMessages, markRead, fetchCustomer,
     notify: (notice) => notifier?.(notice),
   })
@@ -337,6 +344,7 @@ export const useWorkbenchStore = defineStore('workbench', () => {
     Object.assign(filters, DEFAULT_FILTERS)
     for (const key of Object.keys(byId)) delete byId[key]
     for (const key of Object.keys(messages)) delete messages[key]
+    liveAt.clear()
     for (const key of Object.keys(olderCursor)) delete olderCursor[key]
     for (const key of Object.keys(customers)) delete customers[key]
     for (const key of Object.keys(typing)) delete typing[key]

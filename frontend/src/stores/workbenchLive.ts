@@ -31,6 +31,9 @@ export interface LiveContext {
   listIds: Ref<string[]>
   selectedId: Ref<string | null>
   messages: Record<string, Message[]>
+  /** when a live event last changed each message (performance.now()): an API answer to a
+   * request made before that is older and does not overwrite it */
+  liveAt: Map<string, number>
   customers: Record<string, Customer>
   myId: ComputedRef<string | null>
   notify(notice: Notice): void
@@ -60,6 +63,7 @@ function statusChanged(ctx: LiveContext, conversationId: string, p: Record<strin
   if (!canMove(known.status, status)) return
   const error = typeof p.error === 'string' && p.error ? p.error : null
   ctx.messages[conversationId] = list.map((m) => (m.id === messageId ? { ...m, status, error } : m))
+  ctx.liveAt.set(messageId, performance.now())
 }
 
 export function liveEvents(ctx: LiveContext): (event: RealtimeEvent) => void {
@@ -80,6 +84,7 @@ export function liveEvents(ctx: LiveContext): (event: RealtimeEvent) => void {
       const ids = new Set(Array.isArray(p.message_ids) ? (p.message_ids as string[]) : [])
       const list = messages[conversationId]
       if (list) messages[conversationId] = list.map((m) => (ids.has(m.id) ? { ...m, status: 'read' } : m))
+      for (const id of ids) ctx.liveAt.set(id, performance.now())
       return
     }
     if (type === 'message.status_changed') {
