@@ -3,9 +3,9 @@
 On one lane (SQLite) every consumer of a batch runs in one transaction (without savepoints
 first; when one raises, again with each in a savepoint): a consumer that raises is rolled
 back alone and its failure recorded, the others' effects and processed records commit once.
-A consumer that acts outside its transaction (a frame sent) is never run twice for that. The relay hands each batch to the taps (the realtime push) before
-any consumer runs, once per event even when the batch is read again, and offers again what a
-failing tap missed.
+A consumer that acts outside its transaction (a frame sent) is never run twice for that.
+The relay hands each batch to the taps (the realtime push) before any consumer runs, once
+per event even when the batch is read again, and offers again what a failing tap missed.
 """
 
 from __future__ import annotations
