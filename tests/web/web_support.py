@@ -40,7 +40,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 def demo_server(data_dir: Path, log_path: Path, timeout: float = 90.0) -> Iterator[str]:
     """``relaydesk demo`` on a free loopback port with its own data directory; yields the URL.
 
-    The server is stopped (SIGTERM, then SIGKILL) when the block ends, whatever happened.
+    The server is stopped (SIGTERM, then SIGKILL) when the block ends, whatever happened. Its
+    log level is WARNING, or ``E2E_SERVER_LOG_LEVEL`` (DEBUG: every request and frame, to
+    find what a failing browser spec waited for).
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -48,7 +50,7 @@ def demo_server(data_dir: Path, log_path: Path, timeout: float = 90.0) -> Iterat
         PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
         RELAYDESK_DATA_DIR=str(data_dir),
         RELAYDESK_LOG_JSON="false",
-        RELAYDESK_LOG_LEVEL="WARNING",
+        RELAYDESK_LOG_LEVEL=os.environ.get("E2E_SERVER_LOG_LEVEL", "WARNING"),
     )
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
