@@ -52,6 +52,10 @@ async def client(job: dict[str, Any]) -> dict[str, Any]:
     total = int((warmup + seconds) * rate)
     first = int(warmup * rate)  # the first counted message
     due: dict[int, float] = {}
+    #: the opening: each visitor's first message (it starts the conversation), by visitor
+    opened_due: dict[int, float] = {}
+    opened: dict[int, float] = {}
+    opening = asyncio.Event()
     pushed: dict[int, float] = {}
     acked: dict[int, float] = {}
     lags: list[float] = []
@@ -74,6 +78,11 @@ async def client(job: dict[str, Any]) -> dict[str, Any]:
                     text = str(frame.get("text") or "")
                 else:
                     continue
+                v = _index(text, f"{tag}-open")
+                if v is not None and v not in opened:
+                    opened[v] = now
+                    if len(opened) == len(visitors):
+                        opening.set()
                 i = _index(text, tag)
                 if i is not None and i >= first and i not in pushed:
                     pushed[i] = now
@@ -97,6 +106,19 @@ async def client(job: dict[str, Any]) -> dict[str, Any]:
 
     readers = [asyncio.create_task(read_agent())]
     readers += [asyncio.create_task(read_visitor(ws)) for ws in visitors]
+    # the opening: each visitor's first message starts a conversation (the new-conversation
+    # path: routing, rules); sent at the same rate, timed on their own, and waited for (then
+    # ``settle`` seconds) so that the steady state measured next does not start in its backlog
+    start = time.perf_counter() + 0.05
+    for v, ws in enumerate(visitors):
+        opened_due[v] = when = start + v / rate
+        if (wait := when - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        await ws.send(json.dumps({"type": "message", "text": f"{tag}-open#{v} {TEXT}",
+                                  "client_id": f"o{v}"}, ensure_ascii=False))  # fmt: skip
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(opening.wait(), job["drain"])
+    await asyncio.sleep(job.get("settle", 2.0))
     start = time.perf_counter() + 0.05
     for i in range(total):
         when = start + i / rate
@@ -126,7 +148,11 @@ async def client(job: dict[str, Any]) -> dict[str, Any]:
     push = sorted(pushed[i] - due[i] for i in counted if i in pushed)
     ack = sorted(acked[i] - due[i] for i in counted if i in acked)
     lag = sorted(lags[first:])
-    return {"messages": len(counted), "pushed": len(push), "acked": len(ack),
+    opening_push = sorted(opened[v] - opened_due[v] for v in opened)
+    return {"visitors": len(visitors), "opened": len(opened),
+            "open_p50_ms": percentile(opening_push, 0.5),
+            "open_p99_ms": percentile(opening_push, 0.99),
+            "messages": len(counted), "pushed": len(push), "acked": len(ack),
             "errors": len(errors), "error_sample": errors[0] if errors else None,
             "offline": offline, "push_p50_ms": percentile(push, 0.5),
             "push_p99_ms": percentile(push, 0.99), "push_max_ms": push[-1] * 1000 if push else None,

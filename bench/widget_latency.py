@@ -11,15 +11,20 @@ first-frame auth) and ``--visitors`` widget sockets (``/widget/ws/{inbox}``, ``h
 *i* is due at *start + i/rate* and goes out on visitor *i mod visitors*; its latency is counted
 from that due time to the agent's ``message.received`` frame that carries it (the path: rate
 limit, identity, ``ConversationService.receive``, commit, outbox relay, the realtime consumer,
-the hub, the agent's socket). The visitor's ``ack`` is timed too. The first ``--warmup``
-seconds (each visitor's first message starts its conversation) are not counted.
+the hub, the agent's socket). The visitor's ``ack`` is timed too.
+
+First comes the *opening*: each visitor's first message, at the same rate, starts its
+conversation (the new-conversation path: routing and priority rules, jobs); it is timed on its
+own (``open p99`` in the report) and waited for, then ``--settle`` seconds, so that the steady
+state is not measured in the backlog of 200 conversations started within one second. Then
+messages flow at ``--rate``; the first ``--warmup`` seconds of them are not counted.
 
 The baseline is a bare Starlette WebSocket app (``widget_latency:bare_app``) under the same
 uvicorn flags, loaded by the same client: it echoes each visitor frame to its sender (the ack)
 and sends it on to every agent socket. Prints p50/p99 of both, the ratios, the server's CPU
 per message, and whether the goal (p99 < 30 ms at 200 messages/s) is met.
 
-    .venv/bin/python bench/widget_latency.py [--rate 200] [--seconds 20] [--warmup 5]
+    .venv/bin/python bench/widget_latency.py [--rate 200] [--seconds 20] [--warmup 5] [--settle 2]
         [--visitors 200] [--database-url sqlite|postgresql+asyncpg://...]... [--json out.json]
         [--max-load 1.0] [--wait 300] [--profile DIR] [--py-spy /tmp/pyspy/bin/py-spy]
 """
@@ -177,6 +182,7 @@ def load(job: dict[str, Any], pid: int, args: argparse.Namespace,
     if len(cpu) == 2 and None not in cpu and result["messages"]:
         result["server_cpu_ms"] = (cpu[1] - cpu[0]) / result["messages"] * 1000
     result["valid"] = (result["errors"] == 0 and result["pushed"] == result["messages"]
+                       and result["opened"] == result["visitors"]
                        and result["acked"] == result["messages"]
                        and result["send_lag_p99_ms"] < 5)  # fmt: skip
     return result
@@ -191,6 +197,7 @@ def run_database(url: str | None, args: argparse.Namespace, workdir: Path) -> di
            "RELAYDESK_HTTP__RATE_LIMIT_IP_PER_MINUTE": str(10**9)}  # fmt: skip
     seeded = asyncio.run(seed(env, args.visitors))
     common = {"rate": args.rate, "warmup": args.warmup, "seconds": args.seconds,
+              "settle": args.settle,
               "drain": args.drain, "tag": f"wl{uuid.uuid4().hex[:6]}"}  # fmt: skip
     profile = (args.profile / f"widget-{name}.txt") if args.profile else None
     with server("widget_latency:bare_app", {}, data_dir / "bare.log") as (base, pid):
@@ -228,6 +235,8 @@ def report(run: dict[str, Any], load_at_start: float) -> None:
                 f"    {r['errors']} errors, {r['messages'] - r['pushed']} not pushed, "
                 f"{r['messages'] - r['acked']} not acked; {r['error_sample'] or ''}"
             )
+        print(f"    opening: {r['opened']} of {r['visitors']} conversations "
+              f"started, push p50 {r['open_p50_ms']:.2f} ms, p99 {r['open_p99_ms']:.2f} ms")
         if r["offline"]:
             print(f"    {r['offline']} messages were acked as offline")
     ours, bare = run["relaydesk"], run["bare"]
@@ -247,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=GOAL_RATE, help="messages per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds between the opening and the steady state")
     parser.add_argument("--drain", type=float, default=15.0, help="wait for late frames")
     parser.add_argument("--visitors", type=int, default=200)
     parser.add_argument("--database-url", action="append", dest="urls",
