@@ -20,6 +20,10 @@ process) and, when Redis answers and the database is PostgreSQL, ``redis`` with 
 ``events.run_in_api`` off). The baseline is the same receiver loaded directly, closed loop
 with ``--producers`` connections for throughput and at ``--rate`` for latency.
 
+Every measuring process runs on uvloop, as Relaydesk's own processes do (``relaydesk serve``
+through uvicorn, ``relaydesk worker``, ``relaydesk demo``); ``--loop asyncio`` measures on
+asyncio's own loop instead.
+
 Goals (issue 4): at least 1,000 events/s with the in-process bus; p99 < 50 ms at 200/s.
 """
 
@@ -146,11 +150,12 @@ async def run_producer_only(settings: Any, tenant_id: uuid.UUID, base: str,
 
 def run_worker() -> None:
     """``relaydesk worker`` with the webhooks consumer (settings from RELAYDESK_*)."""
+    from relaydesk.cli.common import run_process
     from relaydesk.cli.worker import run_worker as worker
     from relaydesk.config import load_settings
     from relaydesk.webhooks import consumers  # noqa: F401 - registers the consumer and job
 
-    asyncio.run(worker(load_settings()))
+    run_process(worker(load_settings()))  # as `relaydesk worker` runs: on uvloop
 
 
 async def _redis_clean(url: str) -> bool:
@@ -171,6 +176,14 @@ async def _redis_clean(url: str) -> bool:
 # --- Orchestration --------------------------------------------------------------------------
 
 
+def _loop(main: Any, args: argparse.Namespace) -> Any:
+    """Run a measurement on uvloop, as ``relaydesk serve`` (uvicorn) and ``relaydesk worker``
+    run, or with ``--loop asyncio`` on asyncio's own loop."""
+    from relaydesk.cli.common import run_process
+
+    return run_process(main) if args.loop == "uvloop" else asyncio.run(main)
+
+
 def bench_database(url: str | None, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     label = "sqlite" if url is None else "postgresql"
     run: dict[str, Any] = {"database": label, "load_average": round(os.getloadavg()[0], 2)}
@@ -179,10 +192,10 @@ def bench_database(url: str | None, args: argparse.Namespace, work: Path) -> dic
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with subprocess_of(["--receiver", str(port)], {}, work / f"receiver-{label}.log", port):
-        run["baseline"] = asyncio.run(measure_baseline(base, args))
+        run["baseline"] = _loop(measure_baseline(base, args), args)
         settings = make_settings(data_dir, url, None)
         tenant_id, _ = asyncio.run(seed(settings, f"{base}/hook"))
-        run["inprocess"] = asyncio.run(run_inprocess(settings, tenant_id, base, args))
+        run["inprocess"] = _loop(run_inprocess(settings, tenant_id, base, args), args)
         if url is None or args.skip_redis or not asyncio.run(_redis_clean(args.redis_url)):
             return run
         for workers in (1, 2):
@@ -194,8 +207,8 @@ def bench_database(url: str | None, args: argparse.Namespace, work: Path) -> dic
                     log = work / f"worker-{workers}-{n}.log"
                     stack.enter_context(subprocess_of(["--worker"], env, log))
                 time.sleep(3)  # migrations done, leases taken
-                run[f"redis_{workers}_workers"] = asyncio.run(
-                    run_producer_only(settings, tenant_id, base, args))  # fmt: skip
+                run[f"redis_{workers}_workers"] = _loop(
+                    run_producer_only(settings, tenant_id, base, args), args)  # fmt: skip
     return run
 
 
@@ -237,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="sqlite or a postgresql+asyncpg URL; repeatable")  # fmt: skip
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--skip-redis", action="store_true")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop of the measuring process (Relaydesk's processes: uvloop)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--max-load", type=float, default=1.0)
     parser.add_argument("--wait", type=float, default=300.0)

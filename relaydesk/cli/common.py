@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from relaydesk.config import Settings, get_settings
 from relaydesk.kit.db import Database
@@ -26,3 +26,14 @@ def run(fn: Callable[[Settings, Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(_main())
+
+
+def run_process(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived process (the worker, the demo) on uvloop when it is installed, as
+    ``relaydesk serve`` runs (uvicorn picks uvloop itself); else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on Linux
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

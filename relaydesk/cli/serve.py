@@ -9,6 +9,7 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy import text
 
+from relaydesk.cli.common import run_process
 from relaydesk.config import Settings, get_settings
 from relaydesk.errors import ConfigError
 from relaydesk.kit.db import Database
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
         Relaydesk, printing the URLs and logins."""
         settings = get_settings()
         asyncio.run(prepare_database(settings))
-        asyncio.run(_demo(settings, host, port, systems_base_port))
+        run_process(_demo(settings, host, port, systems_base_port))
 
 
 async def _demo(settings: Settings, host: str, port: int, systems_base_port: int) -> None:

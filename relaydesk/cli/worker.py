@@ -14,6 +14,7 @@ import signal
 import typer
 from rich.console import Console
 
+from relaydesk.cli.common import run_process
 from relaydesk.config import Settings, get_settings
 from relaydesk.errors import ConfigError
 from relaydesk.events.consumers import consumer_names
@@ -98,4 +99,4 @@ def register(app: typer.Typer) -> None:
         """Run the event relay, the event consumers and the job runner until stopped."""
         settings = get_settings()
         import_modules(imports)
-        asyncio.run(run_worker(settings, lease_seconds=lease_seconds))
+        run_process(run_worker(settings, lease_seconds=lease_seconds))
