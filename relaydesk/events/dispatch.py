@@ -9,12 +9,11 @@ as a whole and the batch is run again one event per transaction, so one bad even
 itself: its failure is recorded (in a separate transaction) as an :class:`EventFailure` with
 the error and the time of the next attempt (exponential backoff with jitter).
 
-The in-process relay on one lane (SQLite, or a shared connection), or with a batch of at most
-as many events as lanes (PostgreSQL), calls :meth:`Dispatcher.deliver_all` instead: every
-consumer of a chunk in one transaction, each in a savepoint, and the chunk's
-``published_at`` stamp in that same transaction when all of it went through (else after the
-failures are recorded). There an event read as unpublished has no record yet unless
-:class:`~relaydesk.events.known.Fresh` says it may, so the first reads are left out.
+The in-process relay on one lane (SQLite, a shared connection, or a batch no larger than the
+lanes on PostgreSQL) calls :meth:`Dispatcher.deliver_all`: every consumer of a chunk in one
+transaction with the chunk's ``published_at`` stamp (savepoints only after one raised, or
+for a consumer that ``acts_outside``); records are not read where
+:class:`~relaydesk.events.known.Fresh` says none can exist.
 
 Order per key: while an event is failing, the later events of the same key (for that
 consumer) are *parked* behind it (an ``EventFailure`` row with no attempts yet) instead of
@@ -170,12 +169,10 @@ class Dispatcher:
         fresh: bool = False,
         isolate: bool = False,
     ) -> bool:
-        """One transaction for ``work``; one consumer that raises runs one event per
-        transaction after it. Several consumers share it first without savepoints (four
-        statements fewer); if one raises, it is rolled back and run again with each consumer
-        in a savepoint (``isolate``; at once when one ``acts_outside`` its transaction). With
-        ``stamp`` the chunk is stamped published too; ``fresh``: it can have no record yet
-        (:class:`Fresh`). False when the transaction itself failed (nothing committed)."""
+        """One transaction for ``work`` (a consumer that raises then runs one event per
+        transaction): without savepoints first, then (``isolate``) each consumer in one;
+        ``stamp``: stamp the chunk too; ``fresh``: no record can exist yet. False when the
+        transaction itself failed (nothing committed)."""
         results: list[tuple[Consumer, list[Envelope], list[Any]]] = []
         failed: list[tuple[Consumer, list[Envelope]]] = []
         solo = len(work) == 1
@@ -372,13 +369,9 @@ class Dispatcher:
     # --- retries (relaydesk.events.retry_queries) -------------------------------------------
 
     async def retry_due(self, limit: int = 200, concurrency: int = 1) -> int:
-        """Retry the failure rows that are due, key by key in event order; returns attempts.
-
-        Run by one process at a time (the leader). Only the head of each key's queue (its
-        oldest event still failing or waiting) is due; when it succeeds or goes dead, the
-        rest of the queue follows at once. Consumers this process does not know are left
-        alone.
-        """
+        """Retry the due failure rows (the leader only), key by key in event order: each
+        key's head first, the rest of its queue once it succeeds or goes dead; returns the
+        attempts. Consumers this process does not know are left alone."""
         return await retry_due(self, limit, concurrency)
 
     async def quiet_for(self, longest: float) -> float:
@@ -388,16 +381,9 @@ class Dispatcher:
             await self.fresh.recheck_blockers(self.db)
         return seconds
 
-    async def update_failure(
-        self,
-        consumer: Consumer,
-        row: EventFailure,
-        envelope: Envelope | None,
-        error: str,
-        *,
-        dead: bool,
-        attempts: int | None = None,
-    ) -> None:
+    async def update_failure(self, consumer: Consumer, row: EventFailure,
+                             envelope: Envelope | None, error: str, *, dead: bool,
+                             attempts: int | None = None) -> None:  # fmt: skip
         attempts = attempts if attempts is not None else row.attempts
         now = utcnow()
         async with self.db.job(row.tenant_id) as session:
