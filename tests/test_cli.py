@@ -324,7 +324,7 @@ def test_demo_seeds_once_and_prints_the_url_and_logins(
 
 def test_long_lived_processes_run_on_uvloop_as_serve_does() -> None:
     """``relaydesk worker`` and ``relaydesk demo`` run their loop as uvicorn runs
-    ``relaydesk serve``'s: on uvloop (about a quarter less CPU an event, docs/benchmarks.md)."""
+    ``relaydesk serve``'s: on uvloop."""
     from relaydesk.cli.common import run_process
 
     async def loop_module() -> str:
